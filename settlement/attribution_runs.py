@@ -1,0 +1,133 @@
+"""Attribution as the pipeline runs it: fetch the platform's model, shard the new generations,
+score each shard, load the shares. The scoring itself is `attribution.pipeline`.
+
+Shards write Parquet and never the warehouse, so any number of them can run at once on any
+worker; one loader then writes DuckDB (a single-writer database).
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from attribution.pipeline import attribute_generations
+from settlement.config import Settings
+from settlement.ingest import GenerationLogClient, PlatformEndpoint
+from settlement.reference import register_model_version
+from settlement.warehouse import query, run_sql, transaction, warehouse
+
+
+def training_tokens(manifest: pd.DataFrame, catalog_tokens: Path) -> list[list[int]]:
+    """A model's training sequences in manifest order, taken from our own copy of the catalog."""
+    tokens = pd.read_parquet(catalog_tokens, columns=["work_id", "tokens"]).set_index("work_id")
+    missing = sorted(set(manifest["work_id"]) - set(tokens.index))
+    if missing:
+        raise ValueError(f"manifest names works missing from the catalog: {', '.join(missing[:10])}")
+    return [list(map(int, tokens.at[w, "tokens"])) for w in manifest["work_id"]]
+
+
+def sync_model_versions(settings: Settings, endpoint: PlatformEndpoint) -> list[str]:
+    """Fetch and register every model version the platform's generations name but we lack."""
+    with warehouse(settings.warehouse) as con:
+        wanted = [r["model_version"] for r in query(con, "marts/unregistered_model_versions", {"platform_id": endpoint.platform_id})]
+    if not wanted:
+        return []
+    client = GenerationLogClient(endpoint)
+    licensed = set(client.model_versions())
+    fetched = []
+    for version in wanted:
+        if version not in licensed:
+            continue  # ingest quarantines generations of unlicensed versions; nothing to fetch
+        dest = settings.models / endpoint.platform_id / version
+        client.download_model_version(version, dest)
+        with warehouse(settings.warehouse) as con:
+            register_model_version(con, endpoint.platform_id, dest, settings.catalog / "tokens.parquet")
+        fetched.append(version)
+    return fetched
+
+
+def plan_shards(settings: Settings, shard_size: int = 256) -> list[dict]:
+    """Work orders for the generations that have neither shares nor a recorded rejection."""
+    with warehouse(settings.warehouse) as con:
+        pending = query(con, "marts/pending_attribution")
+    shards = []
+    for row in pending:
+        platform_id, model_version, n = row["platform_id"], row["model_version"], row["n"]
+        n_shards = max(1, -(-n // shard_size))
+        shards += [
+            {"platform_id": platform_id, "model_version": model_version, "shard": i, "n_shards": n_shards}
+            for i in range(n_shards)
+        ]
+    return shards
+
+
+def attribute_shard(settings: Settings, shard: dict, run_id: str) -> dict:
+    """Score one shard against the model's training set; writes Parquet, returns its paths."""
+    with warehouse(settings.warehouse) as con:
+        gens = [(r["generation_id"], r["output_tokens"]) for r in query(con, "marts/pending_attribution_shard", shard)]
+        model = query(con, "marts/model_version_for_attribution", shard)
+    if not model:
+        raise RuntimeError(f"model version {shard['model_version']} of {shard['platform_id']} is not registered")
+    local_path, method, top_k = model[0]["local_path"], model[0]["method"], model[0]["top_k"]
+    if method != "trak":
+        raise ValueError(f"contract of {shard['platform_id']} names method {method!r}; this build has 'trak'")
+    mv_dir = Path(local_path)
+    manifest = pd.read_parquet(mv_dir / "manifest.parquet")
+    shares, rejected = attribute_generations(
+        mv_dir,
+        [(gid, list(tokens)) for gid, tokens in gens],
+        cache_dir=settings.features,
+        top_k=int(top_k),
+        run_id=run_id,
+        train_tokens=training_tokens(manifest, settings.catalog / "tokens.parquet"),
+    )
+    folder = settings.lake / "attribution" / f"platform={shard['platform_id']}" / f"run={_safe(run_id)}"
+    folder.mkdir(parents=True, exist_ok=True)
+    shares_path = folder / f"shares-{shard['shard']:05d}.parquet"
+    rejected_path = folder / f"rejected-{shard['shard']:05d}.parquet"
+    shares.assign(platform_id=shard["platform_id"]).to_parquet(shares_path, index=False)
+    rejected.assign(platform_id=shard["platform_id"]).astype(str).to_parquet(rejected_path, index=False)
+    params_json = shares["params_json"].iloc[0] if len(shares) else "{}"
+    return {
+        **shard, "run_id": run_id, "shares_path": str(shares_path), "rejected_path": str(rejected_path),
+        "n_generations": len(gens), "n_rejected": len(rejected), "params_json": params_json,
+    }  # fmt: skip
+
+
+def load_attribution(settings: Settings, results: list[dict]) -> dict:
+    """Load shard results; generations already attributed by an earlier load are skipped."""
+    now = datetime.now(UTC).replace(tzinfo=None)
+    loaded = {"runs": 0, "share_rows": 0, "rejections": 0}
+    with warehouse(settings.warehouse) as con, transaction(con):
+        for r in results:
+            count = {"platform_id": r["platform_id"]}
+            before = query(con, "marts/row_counts", count)[0]["attribution_shares"]
+            run_sql(con, "loads/attribution_shares", {"shares_path": r["shares_path"], "run_id": r["run_id"]})
+            rej = pq.read_table(r["rejected_path"]) if Path(r["rejected_path"]).exists() else pa.table({})
+            if rej.num_rows:
+                con.register("staged_rejections", rej)
+                run_sql(con, "loads/attribution_rejections", {"run_id": r["run_id"], "now": now})
+                con.unregister("staged_rejections")
+            run_sql(
+                con, "loads/attribution_run",
+                {"run_id": r["run_id"], "platform_id": r["platform_id"], "model_version": r["model_version"],
+                 "method": "trak", "params_json": r["params_json"], "n_generations": r["n_generations"],
+                 "n_rejected": r["n_rejected"], "now": now},
+            )  # fmt: skip
+            loaded["share_rows"] += query(con, "marts/row_counts", count)[0]["attribution_shares"] - before
+            loaded["runs"] += 1
+            loaded["rejections"] += r["n_rejected"]
+    return loaded
+
+
+def _safe(text: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in text)
+
+
+def describe(results: list[dict]) -> str:
+    return json.dumps(results, indent=1, default=str)

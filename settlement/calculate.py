@@ -1,0 +1,92 @@
+"""Calculate a settlement period: exceptions first, then the money, then the gates."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+from settlement.warehouse import query, run_sql, transaction, warehouse
+
+
+class PeriodClosedError(RuntimeError):
+    pass
+
+
+class QualityGateError(RuntimeError):
+    """A period cannot go ahead; `exceptions` lists (rule, subject, detail) rows."""
+
+    def __init__(self, period: str, stage: str, exceptions: list[tuple]):
+        self.period, self.stage, self.exceptions = period, stage, exceptions
+        lines = "\n".join(f"  - {rule}: {subject}: {detail}" for rule, subject, detail in exceptions[:50])
+        more = f"\n  ... and {len(exceptions) - 50} more" if len(exceptions) > 50 else ""
+        super().__init__(f"period {period}: {len(exceptions)} exception(s) block the {stage}:\n{lines}{more}")
+
+
+def period_bounds(period: str) -> tuple[date, date]:
+    try:
+        start = datetime.strptime(period, "%Y-%m").date()
+    except ValueError as exc:
+        raise ValueError(f"period {period!r} is not YYYY-MM") from exc
+    end = date(start.year + (start.month == 12), start.month % 12 + 1, 1)
+    return start, end
+
+
+def code_version() -> str:
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True,
+            cwd=Path(__file__).resolve().parent,
+        )  # fmt: skip
+        return out.stdout.strip()
+    except (subprocess.CalledProcessError, FileNotFoundError):
+        return "unknown"
+
+
+def calculate_period(warehouse_path: Path, period: str, run_id: str, by: str) -> dict:
+    """Calculate (or recalculate) an open period. Unchanged inputs leave it as it is."""
+    start, _ = period_bounds(period)
+    started = datetime.now(UTC).replace(tzinfo=None)
+    params = {"period": period, "period_start": start, "run_id": run_id, "by": by}
+    with warehouse(warehouse_path) as con:
+        state = query(con, "marts/period_run", {"period": period})
+        row = (state[0]["status"], state[0]["run_id"], state[0]["inputs_sha256"]) if state else None
+        if row and row[0] == "closed":
+            raise PeriodClosedError(
+                f"period {period} is closed; corrections go into the next open period as adjustments"
+            )
+        exceptions = [tuple(r.values()) for r in query(con, "checks/period_exceptions", params)]
+        if exceptions:
+            raise QualityGateError(period, "calculation", exceptions)
+        fingerprint = query(con, "checks/period_inputs_fingerprint", {"period": period})[0]["fingerprint"]
+        if row and row[0] == "calculated" and row[2] == fingerprint:
+            return {"period": period, "unchanged": True, "run_id": row[1], **_totals(con, period)}
+        now = datetime.now(UTC).replace(tzinfo=None)
+        with transaction(con):
+            run_sql(con, "marts/settlement_calculation", params)
+            failures = [tuple(r.values()) for r in query(con, "checks/period_reconciliation", params)]
+            if failures:
+                raise QualityGateError(period, "reconciliation", failures)
+            if row and row[1]:
+                run_sql(con, "marts/ledger_reversal", {"period": period, "reversed_run_id": row[1], "run_id": run_id, "now": now})
+            run_sql(con, "marts/ledger_settlement", {"period": period, "run_id": run_id, "now": now})
+            unbalanced = [tuple(r.values()) for r in query(con, "checks/ledger_unbalanced")]
+            if unbalanced:
+                raise QualityGateError(period, "ledger", [("ledger_unbalanced", t, str(s)) for t, _, s in unbalanced])
+            run_sql(con, "loads/period_calculated", dict(params, now=now, fingerprint=fingerprint))
+            totals = _totals(con, period)
+            run_sql(
+                con,
+                "loads/audit_run",
+                {
+                    "run_id": run_id, "kind": "settlement", "subject": period, "code_version": code_version(),
+                    "details_json": json.dumps({"inputs_sha256": fingerprint, **totals}, default=str),
+                    "started_at": started, "now": now,
+                },
+            )  # fmt: skip
+    return {"period": period, "unchanged": False, "run_id": run_id, **totals}
+
+
+def _totals(con, period: str) -> dict:
+    return query(con, "marts/period_totals", {"period": period})[0]

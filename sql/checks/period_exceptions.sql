@@ -1,0 +1,70 @@
+-- Everything that stops a period from being calculated, one row per exception.
+-- Params: $period (YYYY-MM), $period_start (DATE).
+WITH period_generations AS (
+    SELECT * FROM staging.generations WHERE period = $period
+),
+contracts AS (
+    SELECT * FROM ref.contracts
+    WHERE effective_from <= CAST($period_start AS DATE)
+      AND (effective_to IS NULL OR effective_to > CAST($period_start AS DATE))
+    QUALIFY row_number() OVER (PARTITION BY platform_id ORDER BY version DESC) = 1
+),
+splits AS (
+    SELECT * FROM ref.splits
+    WHERE effective_from <= CAST($period_start AS DATE)
+      AND (effective_to IS NULL OR effective_to > CAST($period_start AS DATE))
+),
+earning_works AS (
+    SELECT DISTINCT m.work_id
+    FROM ref.training_manifest AS m
+    WHERE m.model_version IN (SELECT model_version FROM period_generations)
+    UNION
+    SELECT DISTINCT s.work_id
+    FROM staging.shares AS s
+    JOIN period_generations AS g USING (platform_id, generation_id)
+    WHERE NOT s.is_residual
+)
+SELECT 'no_contract' AS rule, g.platform_id AS subject,
+       'no contract in force for platform ' || g.platform_id || ' in ' || $period AS detail
+FROM period_generations AS g ANTI JOIN contracts AS c USING (platform_id)
+GROUP BY g.platform_id
+
+UNION ALL
+SELECT 'currency_mismatch', g.platform_id || '/' || g.generation_id,
+       'revenue in ' || g.revenue_currency || ' but the contract pays in ' || c.currency
+FROM period_generations AS g JOIN contracts AS c USING (platform_id)
+WHERE g.revenue_currency <> c.currency
+
+UNION ALL
+SELECT 'unattributed_generation', g.platform_id || '/' || g.generation_id,
+       'generation has neither attribution shares nor a recorded rejection'
+FROM period_generations AS g
+WHERE NOT EXISTS (SELECT 1 FROM staging.shares AS s
+                  WHERE s.platform_id = g.platform_id AND s.generation_id = g.generation_id)
+  AND NOT EXISTS (SELECT 1 FROM attribution.rejections AS r
+                  WHERE r.platform_id = g.platform_id AND r.generation_id = g.generation_id)
+
+UNION ALL
+SELECT 'model_version_unregistered', g.platform_id || '/' || g.model_version,
+       'generations use a model version with no registered training manifest'
+FROM period_generations AS g
+WHERE g.model_version NOT IN (SELECT model_version FROM ref.training_manifest)
+GROUP BY g.platform_id, g.model_version
+
+UNION ALL
+SELECT 'orphan_work', w.work_id || '/' || rt.right_type,
+       'work earns royalties but has no ' || rt.right_type || ' holder on ' || $period_start
+FROM earning_works AS w
+CROSS JOIN (VALUES ('publishing'), ('master')) AS rt(right_type)
+WHERE NOT EXISTS (SELECT 1 FROM splits AS s WHERE s.work_id = w.work_id AND s.right_type = rt.right_type)
+
+UNION ALL
+SELECT 'split_sum', s.work_id || '/' || s.right_type,
+       'ownership splits sum to ' || CAST(sum(s.share) AS VARCHAR) || ', not 1'
+FROM splits AS s
+WHERE s.work_id IN (SELECT work_id FROM earning_works)
+GROUP BY s.work_id, s.right_type
+HAVING sum(s.share) <> 1
+
+ORDER BY rule, subject
+LIMIT 500;

@@ -1,0 +1,1 @@
+INSERT OR IGNORE INTO ref.platforms (platform_id, name, conn_id) VALUES ($platform_id, $name, $conn_id);

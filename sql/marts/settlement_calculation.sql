@@ -1,0 +1,151 @@
+-- A period's calculation: royalty pools, then each rights holder's amount, then statement
+-- lines, all in exact DECIMAL. Params: $period, $period_start (DATE), $run_id.
+--
+-- Money flow, per platform:
+--   pool         = round(sum(revenue x pool_rate), 2)           (contract currency)
+--   output part  = generation's pool share x attribution share   -> the attributed work
+--   training part= generation's pool share x residual share      -> spread pro rata over the
+--                  model's training manifest (by number of training examples of each work)
+--   each work's amount x right weight (publishing/master) x ownership split -> rights holder
+-- Amounts stay exact (scale 18) until the end; rounding to the cent happens once per level by
+-- the largest-remainder method (ties by id), so holders sum to the pool and lines to holders.
+-- DuckDB divides DECIMALs in DOUBLE, so nothing here divides money: pro rata uses HUGEINT.
+
+DELETE FROM settlement.statement_lines WHERE period = $period;
+DELETE FROM settlement.holder_totals WHERE period = $period;
+DELETE FROM settlement.pools WHERE period = $period;
+
+CREATE OR REPLACE TEMP TABLE calc_contracts AS
+SELECT * FROM ref.contracts
+WHERE effective_from <= CAST($period_start AS DATE)
+  AND (effective_to IS NULL OR effective_to > CAST($period_start AS DATE))
+QUALIFY row_number() OVER (PARTITION BY platform_id ORDER BY version DESC) = 1;
+
+CREATE OR REPLACE TEMP TABLE calc_generations AS
+SELECT g.platform_id, g.generation_id, g.model_version, g.revenue_amount,
+       CAST(g.revenue_amount * c.pool_rate AS DECIMAL(38, 18)) AS pool_exact
+FROM staging.generations AS g
+JOIN calc_contracts AS c USING (platform_id)
+WHERE g.period = $period AND g.revenue_currency = c.currency;
+
+INSERT INTO settlement.pools
+SELECT $period, g.platform_id, c.contract_id, c.version, c.currency, count(*),
+       sum(g.revenue_amount), c.pool_rate, CAST(round(sum(g.pool_exact), 2) AS DECIMAL(38, 2)), $run_id
+FROM calc_generations AS g
+JOIN calc_contracts AS c USING (platform_id)
+GROUP BY ALL;
+
+CREATE OR REPLACE TEMP TABLE calc_output AS
+SELECT g.platform_id, s.work_id, g.generation_id,
+       CAST(g.pool_exact * s.share AS DECIMAL(38, 18)) AS amount_exact
+FROM calc_generations AS g
+JOIN staging.shares AS s USING (platform_id, generation_id)
+WHERE NOT s.is_residual;
+
+-- What attribution did not assign (the residual, or the whole generation where attribution
+-- was rejected) becomes training royalty of the model version that made the generation.
+CREATE OR REPLACE TEMP TABLE calc_residual AS
+WITH attributed AS (
+    SELECT platform_id, generation_id, sum(share) FILTER (WHERE NOT is_residual) AS output_share
+    FROM staging.shares
+    GROUP BY ALL
+)
+SELECT g.platform_id, g.model_version,
+       sum(CAST(g.pool_exact * (1 - coalesce(a.output_share, 0)) AS DECIMAL(38, 18))) AS residual_exact
+FROM calc_generations AS g
+LEFT JOIN attributed AS a USING (platform_id, generation_id)
+GROUP BY ALL;
+
+CREATE OR REPLACE TEMP TABLE calc_training AS
+WITH manifest AS (
+    SELECT model_version, work_id, count(*) AS n_examples,
+           sum(count(*)) OVER (PARTITION BY model_version) AS n_total
+    FROM ref.training_manifest
+    GROUP BY model_version, work_id
+)
+SELECT r.platform_id, m.work_id,
+       CAST(CAST(
+           CAST(r.residual_exact * CAST(1000000000000000000 AS DECIMAL(19, 0)) AS HUGEINT)
+           * m.n_examples // CAST(m.n_total AS HUGEINT)
+       AS DECIMAL(38, 0)) * CAST(0.000000000000000001 AS DECIMAL(38, 18)) AS DECIMAL(38, 18)) AS amount_exact
+FROM calc_residual AS r
+JOIN manifest AS m USING (model_version);
+
+CREATE OR REPLACE TEMP TABLE calc_lines AS
+WITH per_work AS (
+    SELECT platform_id, work_id, sum(output_exact) AS output_exact,
+           sum(training_exact) AS training_exact, sum(n_generations) AS n_generations
+    FROM (
+        SELECT platform_id, work_id, sum(amount_exact) AS output_exact,
+               CAST(0 AS DECIMAL(38, 18)) AS training_exact, count(DISTINCT generation_id) AS n_generations
+        FROM calc_output GROUP BY ALL
+        UNION ALL
+        SELECT platform_id, work_id, CAST(0 AS DECIMAL(38, 18)), amount_exact, 0 FROM calc_training
+    )
+    GROUP BY ALL
+),
+rights AS (
+    SELECT platform_id, 'publishing' AS right_type, publishing_weight AS weight, currency FROM calc_contracts
+    UNION ALL
+    SELECT platform_id, 'master', master_weight, currency FROM calc_contracts
+),
+splits AS (
+    SELECT * FROM ref.splits
+    WHERE effective_from <= CAST($period_start AS DATE)
+      AND (effective_to IS NULL OR effective_to > CAST($period_start AS DATE))
+)
+SELECT w.platform_id, s.rights_holder_id, w.work_id, r.right_type, r.currency,
+       CAST(CAST(w.output_exact * r.weight AS DECIMAL(38, 18)) * s.share AS DECIMAL(38, 18)) AS output_exact,
+       CAST(CAST(w.training_exact * r.weight AS DECIMAL(38, 18)) * s.share AS DECIMAL(38, 18)) AS training_exact,
+       w.n_generations
+FROM per_work AS w
+JOIN rights AS r USING (platform_id)
+JOIN splits AS s ON s.work_id = w.work_id AND s.right_type = r.right_type;
+
+INSERT INTO settlement.holder_totals
+WITH totals AS (
+    SELECT platform_id, rights_holder_id, currency, sum(output_exact + training_exact) AS exact_amount
+    FROM calc_lines
+    GROUP BY ALL
+),
+floored AS (
+    SELECT *, CAST(floor(exact_amount * 100) AS HUGEINT) AS floor_cents,
+           exact_amount * 100 - floor(exact_amount * 100) AS remainder
+    FROM totals
+),
+ranked AS (
+    SELECT f.*,
+           CAST(p.pool_amount * 100 AS HUGEINT) - sum(f.floor_cents) OVER (PARTITION BY f.platform_id) AS deficit,
+           row_number() OVER (PARTITION BY f.platform_id ORDER BY f.remainder DESC, f.rights_holder_id) AS rnk
+    FROM floored AS f
+    JOIN settlement.pools AS p ON p.period = $period AND p.platform_id = f.platform_id
+)
+SELECT $period, platform_id, rights_holder_id, exact_amount,
+       CAST(floor_cents + CASE WHEN rnk <= deficit THEN 1 ELSE 0 END AS DECIMAL(38, 0))
+           * CAST(0.01 AS DECIMAL(3, 2)) AS amount,
+       currency, $run_id
+FROM ranked;
+
+INSERT INTO settlement.statement_lines
+WITH floored AS (
+    SELECT l.*, l.output_exact + l.training_exact AS exact_amount,
+           CAST(floor((l.output_exact + l.training_exact) * 100) AS HUGEINT) AS floor_cents,
+           (l.output_exact + l.training_exact) * 100 - floor((l.output_exact + l.training_exact) * 100) AS remainder
+    FROM calc_lines AS l
+),
+ranked AS (
+    SELECT f.*,
+           CAST(h.amount * 100 AS HUGEINT)
+               - sum(f.floor_cents) OVER (PARTITION BY f.platform_id, f.rights_holder_id) AS deficit,
+           row_number() OVER (PARTITION BY f.platform_id, f.rights_holder_id
+                              ORDER BY f.remainder DESC, f.work_id, f.right_type) AS rnk
+    FROM floored AS f
+    JOIN settlement.holder_totals AS h
+      ON h.period = $period AND h.platform_id = f.platform_id AND h.rights_holder_id = f.rights_holder_id
+)
+SELECT $period, platform_id, rights_holder_id, work_id, right_type, output_exact, training_exact,
+       n_generations,
+       CAST(floor_cents + CASE WHEN rnk <= deficit THEN 1 ELSE 0 END AS DECIMAL(38, 0))
+           * CAST(0.01 AS DECIMAL(3, 2)) AS amount,
+       currency, $run_id
+FROM ranked;

@@ -1,0 +1,94 @@
+"""Small, hand-checkable warehouse contents for settlement tests (real DuckDB, no mocks)."""
+
+from __future__ import annotations
+
+import random
+from datetime import datetime
+from decimal import Decimal
+from pathlib import Path
+
+import pandas as pd
+
+from settlement.reference import Contract, register_contract, register_platform
+from settlement.warehouse import warehouse
+
+
+def seed_warehouse(
+    path: Path,
+    n_works: int = 6,
+    n_generations: int = 20,
+    n_holders: int = 3,
+    seed: int = 0,
+    pool_rate: str = "0.300000",
+    unattributed: int = 0,
+) -> dict:
+    """Works with publishing/master splits over a few holders, one platform with a contract,
+    one model version whose manifest covers every work, generations in 2026-10 with shares."""
+    rng = random.Random(seed)
+    works = [f"W{i:03d}" for i in range(n_works)]
+    holders = [f"RH{i:02d}" for i in range(n_holders)]
+    with warehouse(path) as con:
+        con.executemany(
+            "INSERT INTO ref.works VALUES (?, 'T-000.000.000-0', 'QZAAA2600000', ?, 'c', 'test', 'bach', NULL)",
+            [[w, f"Work {w}"] for w in works],
+        )
+        con.executemany(
+            "INSERT INTO ref.rights_holders VALUES (?, ?, 'publisher', 'USD', 0)",
+            [[h, f"Holder {h}"] for h in holders],
+        )
+        splits = []
+        for w in works:
+            for right in ("publishing", "master"):
+                owners = rng.sample(holders, k=rng.randint(1, min(2, n_holders)))
+                if len(owners) == 1:
+                    splits.append([w, right, owners[0], Decimal("1")])
+                else:
+                    first = Decimal(rng.randint(1, 999_999)) / Decimal(1_000_000)
+                    splits += [[w, right, owners[0], first], [w, right, owners[1], 1 - first]]
+        con.executemany("INSERT INTO ref.splits VALUES (?, ?, ?, ?, DATE '2020-01-01', NULL)", splits)
+        register_platform(con, "p1", "Platform One", "p1_conn")
+        register_contract(con, Contract("C1", "p1", pool_rate=Decimal(pool_rate)))
+        con.execute(
+            "INSERT INTO ref.model_versions VALUES ('p1', 'mv1', 'x', 'y', '/nowhere', now()::TIMESTAMP)"
+        )
+        con.executemany(
+            "INSERT INTO ref.training_manifest VALUES ('mv1', ?, ?, 'h')",
+            [[i, w] for i, w in enumerate(works + works[:2])],  # two works appear twice
+        )
+        gens, shares = [], []
+        for g in range(n_generations):
+            gid = f"g{g:04d}"
+            amount = Decimal(rng.randint(1, 250_000)) / Decimal(1_000_000)
+            gens.append(
+                ["p1", gid, "mv1", datetime(2026, 10, 1 + g % 28, 12), "bach", None, [1, 2], "US",
+                 amount, "USD", datetime(2026, 10, 1), datetime(2026, 11, 1), "ingest", datetime(2026, 11, 1)]
+            )  # fmt: skip
+            if g < unattributed:
+                continue
+            picked = rng.sample(works, k=rng.randint(1, min(3, n_works)))
+            left = Decimal(1)
+            for rank, w in enumerate(picked, start=1):
+                share = (Decimal(rng.randint(1, 10**9)) / Decimal(10**9) * left / 2).quantize(Decimal("1e-9"))
+                left -= share
+                shares.append(["run1", "p1", gid, w, False, share, 1.0, rank, "trak", "mv1"])
+            shares.append(["run1", "p1", gid, None, True, left, None, 0, "trak", "mv1"])
+        con.executemany("INSERT INTO raw.generations VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", gens)
+        if shares:
+            con.executemany("INSERT INTO attribution.shares VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", shares)
+        con.execute(
+            "INSERT INTO attribution.runs VALUES ('run1', 'p1', 'mv1', 'trak', '{}', ?, 0, now()::TIMESTAMP)",
+            [n_generations],
+        )
+        for g in range(unattributed):
+            con.execute(
+                "INSERT INTO attribution.rejections VALUES ('run1', 'p1', ?, 'test rejection', now()::TIMESTAMP)",
+                [f"g{g:04d}"],
+            )
+    return {"works": works, "holders": holders}
+
+
+def table(path: Path, sql: str) -> pd.DataFrame:
+    """Query result with DECIMALs kept as Decimal (DuckDB's .df() would turn them into floats)."""
+    with warehouse(path, read_only=True) as con:
+        cur = con.execute(sql)
+        return pd.DataFrame(cur.fetchall(), columns=[d[0] for d in cur.description])
