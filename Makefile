@@ -24,7 +24,7 @@ $(AIRFLOW_HOME)/airflow.db: $(VENV)/.installed
 install: $(VENV)/.installed $(AIRFLOW_HOME)/airflow.db
 
 demo: install
-	$(PY) -m settlement.demo
+	$(PY) -m sandbox.demo
 
 # pytest exits 5 when it collected no test; that is a broken suite, never a pass.
 test: install

@@ -18,7 +18,14 @@ from attribution.adapter import SandboxGPTAdapter
 from attribution.shares import scores_to_shares
 from attribution.trak import TRAKAttributor
 from sandbox.tokenizer import TokenizerError
-from sandbox.train import TRAIN_TOKENS_FILE, ModelVersion, load_model_version, token_sha256
+from sandbox.train import (
+    TRAIN_THREADS,
+    TRAIN_TOKENS_FILE,
+    ModelVersion,
+    load_model_version,
+    token_sha256,
+    torch_threads,
+)
 
 log = logging.getLogger(__name__)
 
@@ -115,7 +122,10 @@ def attribute_generations(
             seed=seed,
             cache_dir=Path(cache_dir) / mv.model_version,
         )
-        attributor.cache(train)
+        # Pinned threads: scores (and so the last digits of shares) must not depend on them.
+        with torch_threads(TRAIN_THREADS):
+            attributor.cache(train)
+            scores = attributor.attribute([ids for _, ids in accepted])
         n_ck = len(mv.checkpoints)
         log.info(
             "training features for %s: %d of %d checkpoints from cache",
@@ -123,7 +133,6 @@ def attribute_generations(
             attributor.cache_hits,
             n_ck,
         )
-        scores = attributor.attribute([ids for _, ids in accepted])
         params = {**attributor.params(), "top_k": top_k}
         params_json = json.dumps(params, sort_keys=True)
         work_ids = [str(w) for w in mv.manifest["work_id"]]

@@ -196,34 +196,29 @@ class TRAKAttributor:
             log.info("TRAK features of %s: computing for %d examples", name, len(train_tokens))
             self.task.load_checkpoint(name)
             gram = torch.zeros(self.n_features, self.n_features, dtype=torch.float64)
-            chunks_mem: list[np.ndarray] = []
-            for s in range(0, len(train_tokens), self.chunk_size):
-                phi = self._features_all(train_tokens[s : s + self.chunk_size])
-                gram += phi.double().T @ phi.double()  # float64: sums over many rows
-                chunks_mem.append(phi.numpy())
             if cdir is not None:
                 cdir.mkdir(parents=True, exist_ok=True)
-                names = []
-                for ci, arr in enumerate(chunks_mem):
-                    fname = f"phi-{ci:05d}.npy"
-                    np.save(cdir / fname, arr)
-                    names.append(fname)
+            # On disk each chunk is written as soon as it is computed, so a large catalog
+            # never holds more than one chunk of features in memory.
+            chunks: list = []
+            for ci, s in enumerate(range(0, len(train_tokens), self.chunk_size)):
+                phi = self._features_all(train_tokens[s : s + self.chunk_size])
+                gram += phi.double().T @ phi.double()  # float64: sums over many rows
+                if cdir is None:
+                    chunks.append(phi.numpy())
+                else:
+                    np.save(cdir / f"phi-{ci:05d}.npy", phi.numpy())
+                    chunks.append(cdir / f"phi-{ci:05d}.npy")
+            if cdir is not None:
                 np.save(cdir / "gram.npy", gram.numpy())  # float64
                 # Written last: a folder without it is an interrupted run and is recomputed.
-                (cdir / "done.json").write_text(
-                    json.dumps(
-                        {
-                            "chunks": names,
-                            "n_train": len(train_tokens),
-                            "n_features": self.n_features,
-                        }
-                    )
-                )
-                self._ckpts.append(
-                    _Checkpoint(name, [cdir / n for n in names], self._inverse(gram))
-                )
-            else:
-                self._ckpts.append(_Checkpoint(name, chunks_mem, self._inverse(gram)))
+                meta = {
+                    "chunks": [c.name for c in chunks],
+                    "n_train": len(train_tokens),
+                    "n_features": self.n_features,
+                }
+                (cdir / "done.json").write_text(json.dumps(meta))
+            self._ckpts.append(_Checkpoint(name, chunks, self._inverse(gram)))
 
     # -- scores -----------------------------------------------------------------------------
 

@@ -22,7 +22,7 @@ import subprocess
 import sys
 import time
 from collections import defaultdict
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 
@@ -47,6 +47,13 @@ def _parse_ts(value: str, name: str) -> datetime:
     return ts
 
 
+def _record_time(record: dict) -> datetime:
+    """When the platform itself filed a record. It files by its own clock, treating a time
+    without offset as UTC, so a sloppy record still reaches clients (who must reject it)."""
+    ts = datetime.fromisoformat(str(record["created_at"]).replace("Z", "+00:00"))
+    return ts if ts.tzinfo else ts.replace(tzinfo=UTC)
+
+
 def _encode_cursor(start: str, end: str, offset: int) -> str:
     raw = json.dumps({"s": start, "e": end, "o": offset}).encode()
     return base64.urlsafe_b64encode(raw).decode()
@@ -65,7 +72,7 @@ def _decode_cursor(cursor: str, start: str, end: str) -> int:
 def create_app(log_path: Path, models_dir: Path, token: str) -> FastAPI:
     records = [json.loads(line) for line in log_path.read_text().splitlines() if line.strip()]
     records.sort(key=lambda r: (r["created_at"], r["generation_id"]))
-    stamps = [_parse_ts(r["created_at"], "created_at") for r in records]
+    stamps = [_record_time(r) for r in records]
     app = FastAPI(title="Sandbox platform: Generation Log API", version="1.0")
 
     def authorised(request: Request) -> None:

@@ -24,6 +24,8 @@ import math
 import shutil
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -43,6 +45,8 @@ log = logging.getLogger("sandbox.train")  # same name when run with -m
 # the same layout as the catalog's tokens.parquet), so attribution can run from this folder
 # alone. Not covered by model_sha256; the manifest's token_sha256 column vouches for it.
 TRAIN_TOKENS_FILE = "train_tokens.parquet"
+
+TRAIN_THREADS = 1  # part of what makes a model version reproducible: see torch_threads
 
 MANIFEST_SCHEMA = pa.schema(
     [
@@ -99,7 +103,23 @@ def _checkpoint_steps(steps: int, n: int) -> list[int]:
     return sorted({math.ceil(steps * (i + 1) / n) for i in range(n)})
 
 
-def train_model_version(
+@contextmanager
+def torch_threads(n: int) -> Iterator[None]:
+    """Run with n intra-op threads, then restore.
+
+    Float reductions split differently over threads, so the same seed and data give other
+    weights (and another model_version) with 1 than with 2 threads (measured). Training and
+    attribution therefore pin the count; one thread was also the fastest for these sizes.
+    """
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def _train_model_version(
     tokens: list[list[int]],
     work_ids: list[str],
     out_root: Path,
@@ -119,6 +139,9 @@ def train_model_version(
     too_long = [i for i, t in enumerate(tokens) if len(t) > config.block_size]
     if too_long:
         raise ValueError(f"example {too_long[0]} is longer than block_size {config.block_size}")
+    too_short = [i for i, t in enumerate(tokens) if len(t) < 2]
+    if too_short:
+        raise ValueError(f"example {too_short[0]} has fewer than 2 tokens: nothing to predict")
     out_root = Path(out_root)
     out_root.mkdir(parents=True, exist_ok=True)
 
@@ -139,77 +162,84 @@ def train_model_version(
     ckpt_steps = _checkpoint_steps(steps, n_checkpoints)
     tmp = Path(tempfile.mkdtemp(prefix=".training-", dir=out_root))
     tmp.chmod(0o755)  # mkdtemp makes it private; a model version is meant to be read by others
-    (tmp / "checkpoints").mkdir()
-    ckpt_names: list[str] = []
-    losses: list[float] = []
-    t0 = time.perf_counter()
-    n = len(tokens)
-    for step in range(1, steps + 1):
-        ix = torch.randint(n, (min(batch_size, n),), generator=gen).tolist()
-        batch = pad_batch([tokens[i] for i in ix])
-        for g in opt.param_groups:
-            g["lr"] = lr_at(step - 1)
-        _, loss = model(batch[:, :-1], batch[:, 1:])
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step()
-        losses.append(loss.item())
-        if step % log_every == 0 or step == steps:
-            recent = losses[-log_every:]
-            log.info(
-                "step %d/%d loss %.4f (%.1fs)",
-                step,
-                steps,
-                sum(recent) / len(recent),
-                time.perf_counter() - t0,
-            )
-        if step in ckpt_steps:
-            name = f"ckpt-{step}.pt"
-            torch.save(model.state_dict(), tmp / "checkpoints" / name)
-            ckpt_names.append(name)
+    try:
+        (tmp / "checkpoints").mkdir()
+        ckpt_names: list[str] = []
+        losses: list[float] = []
+        t0 = time.perf_counter()
+        n = len(tokens)
+        for step in range(1, steps + 1):
+            ix = torch.randint(n, (min(batch_size, n),), generator=gen).tolist()
+            batch = pad_batch([tokens[i] for i in ix])
+            for g in opt.param_groups:
+                g["lr"] = lr_at(step - 1)
+            _, loss = model(batch[:, :-1], batch[:, 1:])
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            opt.step()
+            losses.append(loss.item())
+            if step % log_every == 0 or step == steps:
+                recent = losses[-log_every:]
+                log.info(
+                    "step %d/%d loss %.4f (%.1fs)",
+                    step,
+                    steps,
+                    sum(recent) / len(recent),
+                    time.perf_counter() - t0,
+                )
+            if step in ckpt_steps:
+                name = f"ckpt-{step}.pt"
+                torch.save(model.state_dict(), tmp / "checkpoints" / name)
+                ckpt_names.append(name)
 
-    tail = losses[-max(1, steps // 10) :]
-    train_loss = sum(tail) / len(tail)
-    train_params = {
-        "steps": steps,
-        "batch_size": batch_size,
-        "lr": lr,
-        "seed": seed,
-        "n_checkpoints": len(ckpt_names),
-        "optimizer": "AdamW",
-        "weight_decay": 0.01,
-        "betas": [0.9, 0.99],
-        "warmup_steps": warmup,
-        "grad_clip": 1.0,
-        "n_examples": n,
-    }
-    (tmp / "config.json").write_text(
-        json.dumps({"model": config.to_dict(), "train": train_params}, indent=1)
-    )
-    (tmp / "tokenizer.json").write_text(Tokenizer().to_json())
-    _write_manifest(tmp / "manifest.parquet", tokens, work_ids)
-    pq.write_table(
-        pa.Table.from_pydict(
-            {"work_id": list(work_ids), "tokens": [list(t) for t in tokens]},
-            schema=pa.schema([("work_id", pa.string()), ("tokens", pa.list_(pa.int32()))]),
-        ),
-        tmp / TRAIN_TOKENS_FILE,
-    )
+        tail = losses[-max(1, steps // 10) :]
+        train_loss = sum(tail) / len(tail)
+        train_params = {
+            "steps": steps,
+            "batch_size": batch_size,
+            "lr": lr,
+            "seed": seed,
+            "n_checkpoints": len(ckpt_names),
+            "optimizer": "AdamW",
+            "weight_decay": 0.01,
+            "betas": [0.9, 0.99],
+            "warmup_steps": warmup,
+            "grad_clip": 1.0,
+            "torch_threads": torch.get_num_threads(),
+            "torch_version": torch.__version__,
+            "n_examples": n,
+        }
+        (tmp / "config.json").write_text(
+            json.dumps({"model": config.to_dict(), "train": train_params}, indent=1)
+        )
+        (tmp / "tokenizer.json").write_text(Tokenizer().to_json())
+        _write_manifest(tmp / "manifest.parquet", tokens, work_ids)
+        pq.write_table(
+            pa.Table.from_pydict(
+                {"work_id": list(work_ids), "tokens": [list(t) for t in tokens]},
+                schema=pa.schema([("work_id", pa.string()), ("tokens", pa.list_(pa.int32()))]),
+            ),
+            tmp / TRAIN_TOKENS_FILE,
+        )
 
-    model_sha = file_sha256(tmp / "checkpoints" / ckpt_names[-1])
-    model_version = "sbx-gpt-" + model_sha[:12]
-    info = {
-        "model_version": model_version,
-        "model_sha256": model_sha,
-        "manifest_sha256": file_sha256(tmp / "manifest.parquet"),
-        "checkpoints": ckpt_names,
-        "seed": seed,
-        "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "train_loss": train_loss,
-        "train_seconds": round(time.perf_counter() - t0, 2),
-    }
-    (tmp / "model_version.json").write_text(json.dumps(info, indent=1))
+        model_sha = file_sha256(tmp / "checkpoints" / ckpt_names[-1])
+        model_version = "sbx-gpt-" + model_sha[:12]
+        info = {
+            "model_version": model_version,
+            "model_sha256": model_sha,
+            "manifest_sha256": file_sha256(tmp / "manifest.parquet"),
+            "checkpoints": ckpt_names,
+            "seed": seed,
+            "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+            "train_loss": train_loss,
+            "train_seconds": round(time.perf_counter() - t0, 2),
+        }
+        (tmp / "model_version.json").write_text(json.dumps(info, indent=1))
+
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)  # no half-written version left behind
+        raise
 
     final = out_root / model_version
     if final.exists():
@@ -217,7 +247,12 @@ def train_model_version(
         log.info("model version %s already stored at %s; keeping it", model_version, final)
         shutil.rmtree(tmp)
     else:
-        tmp.rename(final)
+        try:
+            tmp.rename(final)
+        except OSError:
+            if not final.exists():
+                raise
+            shutil.rmtree(tmp)  # a concurrent run stored the same version first
     log.info("stored %s (train loss %.4f) at %s", model_version, train_loss, final)
     return final
 
@@ -253,6 +288,35 @@ def synthetic_pieces(
                 shift = int(rng.integers(-5, 6))
         pieces.append(tok.encode(events[:n_events], style))
     return pieces
+
+
+def train_model_version(
+    tokens: list[list[int]],
+    work_ids: list[str],
+    out_root: Path,
+    config: GPTConfig,
+    steps: int,
+    batch_size: int,
+    lr: float,
+    seed: int,
+    n_checkpoints: int = 3,
+    log_every: int = 50,
+) -> Path:
+    """Train on CPU and return out_root/<model_version>/. Same inputs -> same model_version
+    (on the same torch version and CPU; the thread count is pinned to TRAIN_THREADS)."""
+    with torch_threads(TRAIN_THREADS):
+        return _train_model_version(
+            tokens,
+            work_ids,
+            out_root,
+            config,
+            steps,
+            batch_size,
+            lr,
+            seed,
+            n_checkpoints,
+            log_every,
+        )
 
 
 @dataclass
@@ -309,12 +373,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--n-layer", type=int, default=DEMO_CONFIG["n_layer"])
     ap.add_argument("--n-head", type=int, default=DEMO_CONFIG["n_head"])
     ap.add_argument("--n-embd", type=int, default=DEMO_CONFIG["n_embd"])
-    # One intra-op thread: this model's matmuls are too small to gain from more, and on a
-    # busy 2-core machine a second thread made each step 3-10x slower (measured).
-    ap.add_argument("--threads", type=int, default=1)
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    torch.set_num_threads(args.threads)
 
     df = pq.read_table(args.tokens, columns=["work_id", "tokens"]).to_pandas()
     tok = Tokenizer()

@@ -56,10 +56,11 @@ def migrate(con: duckdb.DuckDBPyConnection) -> list[str]:
         )
         con.execute("COMMIT")
         applied.append(path.name)
-    for path in sorted((SQL_DIR / "views").glob("*.sql")):
-        con.execute(path.read_text())
-    for path in sorted((SQL_DIR / "staging").glob("*.sql")):
-        con.execute(path.read_text())
+    # Views hold no data, so they are (re)created on every connect: staging first, the
+    # auditor views built on them after.
+    for folder in ("staging", "views"):
+        for path in sorted((SQL_DIR / folder).glob("*.sql")):
+            con.execute(path.read_text())
     return applied
 
 

@@ -190,3 +190,22 @@ def test_attribution_never_imports_airflow():
         "assert not bad, bad"
     )
     subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).parents[1])
+
+
+def test_chunked_disk_cache_matches_in_memory(model_dir, corpus, generations, tmp_path):
+    pieces, _ = corpus
+    mv = load_model_version(model_dir)
+    targets = [ids for _, ids in generations[:2]]
+    in_memory = TRAKAttributor(SandboxGPTAdapter(mv), seed=3)
+    in_memory.cache(pieces)
+    on_disk = TRAKAttributor(SandboxGPTAdapter(mv), seed=3, cache_dir=tmp_path, chunk_size=7)
+    on_disk.cache(pieces)
+    assert len(list(tmp_path.rglob("phi-*.npy"))) == 3 * -(-len(pieces) // 7)
+    reused = TRAKAttributor(SandboxGPTAdapter(mv), seed=3, cache_dir=tmp_path, chunk_size=7)
+    reused.cache(pieces)
+    assert reused.cache_hits == 3
+    expected = in_memory.attribute(targets)
+    # Other chunking means other batches and padding widths: float noise, not a difference.
+    atol = 1e-3 * float(np.abs(expected).max())
+    np.testing.assert_allclose(on_disk.attribute(targets), expected, rtol=0, atol=atol)
+    np.testing.assert_array_equal(reused.attribute(targets), on_disk.attribute(targets))

@@ -121,3 +121,16 @@ def test_second_run_of_the_same_interval_changes_no_row(month):
     rows = _one(home, "SELECT loaded_new FROM raw.ingest_windows ORDER BY finished_at DESC LIMIT 2")
     assert _one(home, "SELECT count(*) FROM raw.ingest_windows")[0][0] == windows_before + 2
     assert all(r[0] == 0 for r in rows)
+
+
+def test_a_near_copy_of_a_training_work_gives_that_work_the_largest_share(month):
+    home, sandbox = month
+    copies = sandbox["planted"]["copies"]
+    assert copies
+    for copy in copies:
+        top = _one(
+            home,
+            "SELECT work_id FROM attribution.shares WHERE generation_id = ? AND NOT is_residual ORDER BY share DESC, work_id LIMIT 1",
+            [copy["generation_id"]],
+        )
+        assert top == [(copy["work_id"],)], copy
