@@ -16,6 +16,7 @@ import logging
 import os
 import secrets
 import sys
+import threading
 import time
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
@@ -25,6 +26,8 @@ ROOT = Path(__file__).resolve().parents[1]
 os.environ.setdefault("AIRFLOW_HOME", str(ROOT / ".airflow"))
 os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
 os.environ.setdefault("AIRFLOW__CORE__DAGS_FOLDER", str(ROOT / "dags"))
+# The demo approves within seconds of the calculation; production polls once a minute.
+os.environ.setdefault("TRIBUTARY_APPROVAL_POKE_SECONDS", "2")
 
 log = logging.getLogger("tributary.demo")
 PLATFORM_ID = "sandbox"
@@ -133,8 +136,10 @@ def register(home: Path, cfg: DemoConfig) -> None:
         register_contract(con, Contract(contract_id="SBX-2026", platform_id=PLATFORM_ID))
 
 
-def run_month(home: Path, cfg: DemoConfig, sandbox: dict) -> dict:
-    """Start the platform, run the three DAGs for the period, stop the platform."""
+def run_month(home: Path, cfg: DemoConfig, sandbox: dict, repull_days: tuple[datetime, ...] = ()) -> dict:
+    """Start the platform, run the three DAGs for the period, stop the platform.
+
+    `repull_days`: earlier daily windows to ingest again first (late deliveries)."""
     from sandbox.server import SandboxServer
 
     token = secrets.token_urlsafe(24)
@@ -146,6 +151,8 @@ def run_month(home: Path, cfg: DemoConfig, sandbox: dict) -> dict:
         )
         dags = load_dags()
         t0 = time.perf_counter()
+        for day in repull_days:
+            run_dag(dags["ingest"], day + timedelta(days=1))
         day = sandbox["start"]
         while day < sandbox["end"]:
             run_dag(dags["ingest"], day + timedelta(days=1))  # a daily run covers [day, day+1)
@@ -155,9 +162,27 @@ def run_month(home: Path, cfg: DemoConfig, sandbox: dict) -> dict:
         run_dag(dags["attribute"], sandbox["end"])
         timings["attribute_s"] = time.perf_counter() - t0
     t0 = time.perf_counter()
+    approver = threading.Thread(target=_approve_when_calculated, args=(home, cfg.period, "demo-approver"), daemon=True)
+    approver.start()
     run_dag(dags["settle"], _month(cfg.period)[1])  # the monthly run after the month ends
     timings["settle_s"] = time.perf_counter() - t0
     return timings
+
+
+def _approve_when_calculated(home: Path, period: str, by: str, timeout_s: float = 900) -> None:
+    """Plays the second person of the four-eyes rule: approves once the DAG has calculated."""
+    from settlement.lifecycle import approve_period, period_state
+
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        status = period_state(home / "warehouse.duckdb", period)["status"]
+        if status == "calculated":
+            approve_period(home / "warehouse.duckdb", period, by=by)
+            log.info("period %s approved by %s", period, by)
+            return
+        if status in ("approved", "closed"):
+            return
+        time.sleep(0.5)
 
 
 def report(home: Path, period: str) -> dict:
@@ -182,6 +207,9 @@ def print_report(summary: dict, home: Path, timings: dict) -> None:
         ("revenue (USD)", "revenue"),
         ("royalty pool (USD)", "pool"),
         ("total paid to rights holders (USD)", "total_paid"),
+        ("  paid out at close (USD)", "paid_out"),
+        ("  carried forward, under threshold (USD)", "carried_forward"),
+        ("period status", "status"),
         ("statements written", "statements"),
     ]:
         table.add_row(label, str(summary[key]))

@@ -46,8 +46,8 @@ def _iso(ts: datetime) -> str:
     return ts.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def _generation_id(platform_id: str, seq: int) -> str:
-    digest = hashlib.sha256(f"{platform_id}/{seq}".encode()).hexdigest()[:16]
+def _generation_id(platform_id: str, window_start: datetime, seq: int) -> str:
+    digest = hashlib.sha256(f"{platform_id}/{_iso(window_start)}/{seq}".encode()).hexdigest()[:16]
     return f"{platform_id}-g{digest}"
 
 
@@ -101,7 +101,7 @@ def build_generation_log(model_dir: Path, spec: PlatformSpec, out_path: Path) ->
         records.append(
             {
                 "schema_version": SCHEMA_VERSION,
-                "generation_id": _generation_id(spec.platform_id, seq),
+                "generation_id": _generation_id(spec.platform_id, spec.window_start, seq),
                 "model_version": mv.info["model_version"],
                 "created_at": _iso(created),
                 "style": prompts[k],
@@ -129,7 +129,7 @@ def build_generation_log(model_dir: Path, spec: PlatformSpec, out_path: Path) ->
         ]
         for j, (rule, override) in enumerate(bad):
             rec = dict(records[0], **override)
-            rec["generation_id"] = _generation_id(spec.platform_id, len(records) + j)
+            rec["generation_id"] = _generation_id(spec.platform_id, spec.window_start, len(records) + j)
             rec["created_at"] = _iso(mid + timedelta(seconds=j))
             records.append(rec)
             planted["bad_records"].append({"generation_id": rec["generation_id"], "rule": rule})

@@ -44,8 +44,13 @@ def code_version() -> str:
         return "unknown"
 
 
-def calculate_period(warehouse_path: Path, period: str, run_id: str, by: str) -> dict:
-    """Calculate (or recalculate) an open period. Unchanged inputs leave it as it is."""
+def calculate_period(
+    warehouse_path: Path, period: str, run_id: str, by: str, closed_ok: bool = False
+) -> dict:
+    """Calculate (or recalculate) an open period. Unchanged inputs leave it as it is.
+
+    A closed period is never recalculated: that is an error, or with `closed_ok` (a scheduled
+    rerun of a month that is already closed) a no-op."""
     start, _ = period_bounds(period)
     started = datetime.now(UTC).replace(tzinfo=None)
     params = {"period": period, "period_start": start, "run_id": run_id, "by": by}
@@ -53,6 +58,8 @@ def calculate_period(warehouse_path: Path, period: str, run_id: str, by: str) ->
         state = query(con, "marts/period_run", {"period": period})
         row = (state[0]["status"], state[0]["run_id"], state[0]["inputs_sha256"]) if state else None
         if row and row[0] == "closed":
+            if closed_ok:
+                return {"period": period, "unchanged": True, "closed": True, "run_id": row[1], **_totals(con, period)}
             raise PeriodClosedError(
                 f"period {period} is closed; corrections go into the next open period as adjustments"
             )
@@ -60,22 +67,26 @@ def calculate_period(warehouse_path: Path, period: str, run_id: str, by: str) ->
         if exceptions:
             raise QualityGateError(period, "calculation", exceptions)
         fingerprint = query(con, "checks/period_inputs_fingerprint", {"period": period})[0]["fingerprint"]
-        if row and row[0] == "calculated" and row[2] == fingerprint:
+        if row and row[0] in ("calculated", "approved") and row[2] == fingerprint:
             return {"period": period, "unchanged": True, "run_id": row[1], **_totals(con, period)}
         now = datetime.now(UTC).replace(tzinfo=None)
         with transaction(con):
+            n_adjustments = _restate_closed_periods(con, period, run_id)
             run_sql(con, "marts/settlement_calculation", params)
+            run_sql(con, "marts/settlement_publish", params)
             failures = [tuple(r.values()) for r in query(con, "checks/period_reconciliation", params)]
             if failures:
                 raise QualityGateError(period, "reconciliation", failures)
+            posting = {"period": period, "run_id": run_id, "now": now}
             if row and row[1]:
-                run_sql(con, "marts/ledger_reversal", {"period": period, "reversed_run_id": row[1], "run_id": run_id, "now": now})
-            run_sql(con, "marts/ledger_settlement", {"period": period, "run_id": run_id, "now": now})
+                run_sql(con, "marts/ledger_reversal", dict(posting, reversed_run_id=row[1]))
+            run_sql(con, "marts/ledger_settlement", posting)
+            run_sql(con, "marts/ledger_adjustments", posting)
             unbalanced = [tuple(r.values()) for r in query(con, "checks/ledger_unbalanced")]
             if unbalanced:
                 raise QualityGateError(period, "ledger", [("ledger_unbalanced", t, str(s)) for t, _, s in unbalanced])
             run_sql(con, "loads/period_calculated", dict(params, now=now, fingerprint=fingerprint))
-            totals = _totals(con, period)
+            totals = _totals(con, period) | {"adjustments": n_adjustments}
             run_sql(
                 con,
                 "loads/audit_run",
@@ -86,6 +97,19 @@ def calculate_period(warehouse_path: Path, period: str, run_id: str, by: str) ->
                 },
             )  # fmt: skip
     return {"period": period, "unchanged": False, "run_id": run_id, **totals}
+
+
+def _restate_closed_periods(con, period: str, run_id: str) -> int:
+    """Recompute each closed period with what is known now; pay differences in `period`."""
+    run_sql(con, "marts/adjustments_clear", {"period": period})
+    for closed in query(con, "marts/closed_periods_before", {"period": period}):
+        start, _ = period_bounds(closed["period"])
+        exceptions = [tuple(r.values()) for r in query(con, "checks/period_exceptions", {"period": closed["period"], "period_start": start})]
+        if exceptions:
+            raise QualityGateError(closed["period"], f"restatement paid in {period}", exceptions)
+        run_sql(con, "marts/settlement_calculation", {"period": closed["period"], "period_start": start, "run_id": run_id})
+        run_sql(con, "marts/settlement_restatement", {"period": period, "corrects_period": closed["period"], "run_id": run_id})
+    return query(con, "marts/adjustment_count", {"period": period})[0]["n"]
 
 
 def _totals(con, period: str) -> dict:

@@ -1,7 +1,7 @@
 -- A digest of everything a period's calculation reads. Same digest, same result: a rerun with
 -- unchanged inputs can leave the existing calculation as it is.
 WITH period_generations AS (
-    SELECT * FROM staging.generations WHERE period = $period
+    SELECT * FROM staging.generations WHERE period <= $period  -- earlier periods: restatements
 ),
 inputs AS (
     SELECT 'g|' || platform_id || '|' || generation_id || '|' || model_version || '|'

@@ -4,4 +4,4 @@ INSERT INTO ledger.postings (transaction_id, period, account, amount, currency, 
 SELECT 'reverse/' || transaction_id, period, account, -amount, currency,
        'reverses ' || transaction_id || ' (replaced by calculation ' || $run_id || ')', $run_id, $now
 FROM ledger.postings
-WHERE period = $period AND run_id = $reversed_run_id AND transaction_id LIKE 'settle/%';
+WHERE period = $period AND run_id = $reversed_run_id AND (transaction_id LIKE 'settle/%' OR transaction_id LIKE 'adjust/%');

@@ -1,5 +1,8 @@
 -- A period's calculation: royalty pools, then each rights holder's amount, then statement
 -- lines, all in exact DECIMAL. Params: $period, $period_start (DATE), $run_id.
+-- Results go to temp tables calc_pools, calc_holder_totals, calc_statement_lines; publishing
+-- them (settlement_publish) or comparing them with a closed period (settlement_restatement)
+-- are separate steps, so a closed period can be recomputed without being touched.
 --
 -- Money flow, per platform:
 --   pool         = round(sum(revenue x pool_rate), 2)           (contract currency)
@@ -10,10 +13,6 @@
 -- Amounts stay exact (scale 18) until the end; rounding to the cent happens once per level by
 -- the largest-remainder method (ties by id), so holders sum to the pool and lines to holders.
 -- DuckDB divides DECIMALs in DOUBLE, so nothing here divides money: pro rata uses HUGEINT.
-
-DELETE FROM settlement.statement_lines WHERE period = $period;
-DELETE FROM settlement.holder_totals WHERE period = $period;
-DELETE FROM settlement.pools WHERE period = $period;
 
 CREATE OR REPLACE TEMP TABLE calc_contracts AS
 SELECT * FROM ref.contracts
@@ -28,9 +27,10 @@ FROM staging.generations AS g
 JOIN calc_contracts AS c USING (platform_id)
 WHERE g.period = $period AND g.revenue_currency = c.currency;
 
-INSERT INTO settlement.pools
-SELECT $period, g.platform_id, c.contract_id, c.version, c.currency, count(*),
-       sum(g.revenue_amount), c.pool_rate, CAST(round(sum(g.pool_exact), 2) AS DECIMAL(38, 2)), $run_id
+CREATE OR REPLACE TEMP TABLE calc_pools AS
+SELECT $period AS period, g.platform_id, c.contract_id, c.version AS contract_version, c.currency,
+       count(*) AS n_generations, sum(g.revenue_amount) AS revenue, c.pool_rate, CAST(round(sum(g.pool_exact), 2) AS DECIMAL(38, 2)) AS pool_amount,
+       $run_id AS run_id
 FROM calc_generations AS g
 JOIN calc_contracts AS c USING (platform_id)
 GROUP BY ALL;
@@ -102,7 +102,7 @@ FROM per_work AS w
 JOIN rights AS r USING (platform_id)
 JOIN splits AS s ON s.work_id = w.work_id AND s.right_type = r.right_type;
 
-INSERT INTO settlement.holder_totals
+CREATE OR REPLACE TEMP TABLE calc_holder_totals AS
 WITH totals AS (
     SELECT platform_id, rights_holder_id, currency, sum(output_exact + training_exact) AS exact_amount
     FROM calc_lines
@@ -118,15 +118,15 @@ ranked AS (
            CAST(p.pool_amount * 100 AS HUGEINT) - sum(f.floor_cents) OVER (PARTITION BY f.platform_id) AS deficit,
            row_number() OVER (PARTITION BY f.platform_id ORDER BY f.remainder DESC, f.rights_holder_id) AS rnk
     FROM floored AS f
-    JOIN settlement.pools AS p ON p.period = $period AND p.platform_id = f.platform_id
+    JOIN calc_pools AS p ON p.platform_id = f.platform_id
 )
-SELECT $period, platform_id, rights_holder_id, exact_amount,
+SELECT $period AS period, platform_id, rights_holder_id, exact_amount,
        CAST(floor_cents + CASE WHEN rnk <= deficit THEN 1 ELSE 0 END AS DECIMAL(38, 0))
            * CAST(0.01 AS DECIMAL(3, 2)) AS amount,
-       currency, $run_id
+       currency, $run_id AS run_id
 FROM ranked;
 
-INSERT INTO settlement.statement_lines
+CREATE OR REPLACE TEMP TABLE calc_statement_lines AS
 WITH floored AS (
     SELECT l.*, l.output_exact + l.training_exact AS exact_amount,
            CAST(floor((l.output_exact + l.training_exact) * 100) AS HUGEINT) AS floor_cents,
@@ -140,12 +140,12 @@ ranked AS (
            row_number() OVER (PARTITION BY f.platform_id, f.rights_holder_id
                               ORDER BY f.remainder DESC, f.work_id, f.right_type) AS rnk
     FROM floored AS f
-    JOIN settlement.holder_totals AS h
-      ON h.period = $period AND h.platform_id = f.platform_id AND h.rights_holder_id = f.rights_holder_id
+    JOIN calc_holder_totals AS h
+      ON h.platform_id = f.platform_id AND h.rights_holder_id = f.rights_holder_id
 )
-SELECT $period, platform_id, rights_holder_id, work_id, right_type, output_exact, training_exact,
+SELECT $period AS period, platform_id, rights_holder_id, work_id, right_type, output_exact, training_exact,
        n_generations,
        CAST(floor_cents + CASE WHEN rnk <= deficit THEN 1 ELSE 0 END AS DECIMAL(38, 0))
            * CAST(0.01 AS DECIMAL(3, 2)) AS amount,
-       currency, $run_id
+       currency, $run_id AS run_id
 FROM ranked;

@@ -1,0 +1,148 @@
+"""`tributary`: the finance team's command line, for those who do not live in Airflow.
+
+Exit codes: 0 done, 1 the step failed (a gate, a missing input), 2 wrong use (bad
+arguments, wrong person, wrong period state).
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from pathlib import Path
+
+import duckdb
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from settlement import calculate, lifecycle, platforms
+from settlement.config import Settings
+from settlement.reference import register_platform
+from settlement.warehouse import query, warehouse
+
+app = typer.Typer(help=__doc__, no_args_is_help=True, pretty_exceptions_enable=False)
+period_app = typer.Typer(help="Period status and close.", no_args_is_help=True)
+settle_app = typer.Typer(help="Calculate and approve a period.", no_args_is_help=True)
+platforms_app = typer.Typer(help="Licensed platforms.", no_args_is_help=True)
+audit_app = typer.Typer(help="Read-only access for auditors.", no_args_is_help=True)
+app.add_typer(period_app, name="period")
+app.add_typer(settle_app, name="settle")
+app.add_typer(platforms_app, name="platforms")
+app.add_typer(audit_app, name="audit")
+console = Console()
+
+USER_ERROR, FAILURE = 2, 1
+
+
+def _settings() -> Settings:
+    return Settings.from_env()
+
+
+def _fail(message: str, code: int) -> None:
+    console.print(f"[red]error:[/red] {message}")
+    raise typer.Exit(code)
+
+
+@platforms_app.command("list")
+def platforms_list() -> None:
+    """List licensed platforms. Example: tributary platforms list"""
+    table = Table("platform_id", "name", "conn_id")
+    for p in platforms.registered(_settings().warehouse):
+        table.add_row(p["platform_id"], p["name"], p["conn_id"])
+    console.print(table)
+
+
+@platforms_app.command("add")
+def platforms_add(platform_id: str, name: str, conn_id: str) -> None:
+    """Register a platform; its URL and token live in the Airflow Connection CONN_ID.
+    Example: tributary platforms add acme "Acme Music AI" acme_generation_log"""
+    with warehouse(_settings().warehouse) as con:
+        register_platform(con, platform_id, name, conn_id)
+    console.print(f"platform {platform_id} registered (connection {conn_id})")
+
+
+@period_app.command("status")
+def period_status(period: str) -> None:
+    """Where a period stands. Example: tributary period status 2026-10"""
+    state = lifecycle.period_state(_settings().warehouse, period)
+    console.print_json(json.dumps(state, default=str))
+
+
+@settle_app.command("calculate")
+def settle_calculate(
+    period: str = typer.Option(..., help="YYYY-MM"), by: str = typer.Option(..., help="your user name")
+) -> None:
+    """Calculate (or recalculate) an open period.
+    Example: tributary settle calculate --period 2026-10 --by alice"""
+    run_id = f"cli.calculate@{uuid.uuid4().hex[:12]}"
+    try:
+        with console.status(f"calculating {period}"):
+            result = calculate.calculate_period(_settings().warehouse, period, run_id=run_id, by=by)
+    except calculate.PeriodClosedError as exc:
+        _fail(str(exc), USER_ERROR)
+    except calculate.QualityGateError as exc:
+        _fail(str(exc), FAILURE)
+    console.print_json(json.dumps(result, default=str))
+
+
+@settle_app.command("approve")
+def settle_approve(period: str = typer.Option(...), by: str = typer.Option(...)) -> None:
+    """Approve a calculated period; the preparer cannot approve.
+    Example: tributary settle approve --period 2026-10 --by bob"""
+    try:
+        result = lifecycle.approve_period(_settings().warehouse, period, by=by)
+    except lifecycle.LifecycleError as exc:
+        _fail(str(exc), USER_ERROR)
+    console.print(f"period {period} approved by {result['approved_by']} (calculation {result['run_id']})")
+
+
+@period_app.command("close")
+def period_close(period: str, by: str = typer.Option(...)) -> None:
+    """Close an approved period: payouts, carry-forward, read-only snapshot.
+    Example: tributary period close 2026-10 --by bob"""
+    s = _settings()
+    try:
+        result = lifecycle.close_period(s.warehouse, period, by=by, snapshots=s.home / "snapshots")
+    except lifecycle.LifecycleError as exc:
+        _fail(str(exc), USER_ERROR)
+    console.print_json(json.dumps(result, default=str))
+
+
+@audit_app.command("snapshot")
+def audit_snapshot(period: str) -> None:
+    """Print where a closed period's read-only snapshot is.
+    Example: tributary audit snapshot 2026-10"""
+    with warehouse(_settings().warehouse) as con:
+        rows = query(con, "marts/period_snapshot", {"period": period})
+    if not rows:
+        _fail(f"period {period} has no snapshot; it is published when the period closes", USER_ERROR)
+    typer.echo(f"{rows[0]['snapshot_path']}  sha256 {rows[0]['snapshot_sha256']}")
+
+
+@audit_app.command("query")
+def audit_query(
+    sql: str,
+    snapshot: Path | None = typer.Option(None, help="a period snapshot; default: the live warehouse"),
+) -> None:
+    """Run SQL read-only: nothing it does can change the warehouse.
+    Example: tributary audit query "SELECT * FROM settlement.pools" """
+    path = snapshot or _settings().warehouse
+    try:
+        con = duckdb.connect(str(path), read_only=True)
+    except duckdb.Error as exc:
+        _fail(f"cannot open {path} read-only: {exc}", FAILURE)
+    try:
+        cur = con.execute(sql)
+        cols = [d[0] for d in cur.description] if cur.description else []
+        table = Table(*cols)
+        for row in cur.fetchall():
+            table.add_row(*("" if v is None else str(v) for v in row))
+        console.print(table)
+    except duckdb.Error as exc:
+        _fail(str(exc), USER_ERROR)
+    finally:
+        con.close()
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,108 @@
+"""A period's life: open -> calculated -> approved -> closed.
+
+- Approval needs a second person: whoever calculated the period cannot approve it.
+- Closing pays every holder whose balance reached its minimum payout (the rest carries
+  forward), remembers which generations the period paid for, and publishes a read-only
+  snapshot of the warehouse that auditors open without ever blocking the pipeline's writer.
+- A closed period is never recalculated; what changes later is paid as adjustments in the
+  next open period (see settlement.calculate).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import stat
+from datetime import UTC, datetime
+from pathlib import Path
+
+from settlement.warehouse import query, run_sql, transaction, warehouse
+
+
+class LifecycleError(RuntimeError):
+    """A lifecycle step asked for in the wrong state, or by the wrong person."""
+
+
+def period_state(warehouse_path: Path, period: str) -> dict:
+    with warehouse(warehouse_path) as con:
+        rows = query(con, "marts/period_state", {"period": period})
+    return rows[0] if rows else {"period": period, "status": "open"}
+
+
+def approve_period(warehouse_path: Path, period: str, by: str) -> dict:
+    by = by.strip()
+    if not by:
+        raise LifecycleError("approval needs the approver's user name")
+    now = datetime.now(UTC).replace(tzinfo=None)
+    with warehouse(warehouse_path) as con:
+        rows = query(con, "marts/period_state", {"period": period})
+        if not rows or rows[0]["status"] != "calculated":
+            status = rows[0]["status"] if rows else "open"
+            raise LifecycleError(f"period {period} is {status}; only a calculated period can be approved")
+        state = rows[0]
+        if state["calculated_by"] == by:
+            raise LifecycleError(
+                f"period {period} was calculated by {by!r}; a second person must approve it"
+            )
+        with transaction(con):
+            run_sql(con, "loads/approval", {"period": period, "run_id": state["run_id"], "by": by, "now": now})
+    return {"period": period, "status": "approved", "approved_by": by, "run_id": state["run_id"]}
+
+
+def close_period(warehouse_path: Path, period: str, by: str, snapshots: Path) -> dict:
+    """Pay out, freeze and publish an approved period."""
+    now = datetime.now(UTC).replace(tzinfo=None)
+    with warehouse(warehouse_path) as con:
+        rows = query(con, "marts/period_state", {"period": period})
+        if not rows or rows[0]["status"] != "approved":
+            status = rows[0]["status"] if rows else "open"
+            raise LifecycleError(f"period {period} is {status}; only an approved period can be closed")
+        state = rows[0]
+        current = query(con, "checks/period_inputs_fingerprint", {"period": period})[0]["fingerprint"]
+        if current != state["inputs_sha256"]:
+            raise LifecycleError(
+                f"period {period}: inputs changed since calculation {state['run_id']} was approved; "
+                "recalculate and approve again"
+            )
+        with transaction(con):
+            run_sql(con, "marts/ledger_payouts", {"period": period, "run_id": f"close/{period}", "now": now})
+            run_sql(con, "loads/period_close", {"period": period})
+        snapshot = snapshots / f"warehouse-{period}.duckdb"
+        digest = publish_snapshot(con, snapshot)
+        with transaction(con):
+            run_sql(
+                con, "loads/period_snapshot",
+                {"period": period, "run_id": state["run_id"], "by": by, "now": now,
+                 "snapshot_path": str(snapshot), "snapshot_sha256": digest},
+            )  # fmt: skip
+        balances = query(con, "marts/holder_balances", {"period": period})
+    paid = sum((b["paid_out"] or 0) for b in balances)
+    carried = sum((b["closing"] or 0) for b in balances)
+    return {"period": period, "status": "closed", "snapshot": str(snapshot), "paid_out": paid, "carried_forward": carried}
+
+
+def publish_snapshot(con, target: Path) -> str:
+    """Copy the whole warehouse into its own file and make it read-only on disk.
+
+    A copy, not the live file: auditors can keep it open for as long as they like while the
+    pipeline goes on writing the warehouse, and file permissions keep it unwritable."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if target.exists():
+        os.chmod(target, stat.S_IWUSR | stat.S_IRUSR)
+        target.unlink()
+    db_name = query(con, "marts/current_database")[0]["name"]
+    con.execute(f"ATTACH '{_sql_path(target)}' AS period_snapshot")
+    try:
+        con.execute(f"COPY FROM DATABASE {db_name} TO period_snapshot")
+    finally:
+        con.execute("DETACH period_snapshot")
+    os.chmod(target, stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH)
+    return hashlib.sha256(target.read_bytes()).hexdigest()
+
+
+def _sql_path(path: Path) -> str:
+    # ATTACH takes no bound parameters; refuse anything that could break out of the literal.
+    text = str(path.resolve())
+    if "'" in text:
+        raise LifecycleError(f"snapshot path must not contain a quote: {text}")
+    return text

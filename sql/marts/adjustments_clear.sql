@@ -1,0 +1,2 @@
+-- An open period's adjustments are part of its calculation and are replaced with it.
+DELETE FROM settlement.adjustments WHERE period = $period;

@@ -1,0 +1,1 @@
+SELECT period FROM settlement.periods WHERE status = 'closed' AND period < $period ORDER BY period;

@@ -1,0 +1,2 @@
+SELECT period, status, run_id, calculated_by, calculated_at, inputs_sha256
+FROM settlement.periods WHERE period = $period;
