@@ -29,6 +29,9 @@ class Contract:
     master_weight: Decimal = Decimal("0.500000")
     method: str = "trak"
     top_k: int = 8
+    fee_per_generation: Decimal = Decimal("0")
+    minimum_guarantee: Decimal = Decimal("0")
+    training_share: Decimal = Decimal("0")
 
 
 def import_catalog(con: duckdb.DuckDBPyConnection, catalog_dir: Path) -> dict:
@@ -53,6 +56,17 @@ def register_contract(con: duckdb.DuckDBPyConnection, contract: Contract) -> Non
     params = asdict(contract)
     params.update({k: str(v) for k, v in params.items() if isinstance(v, Decimal)})
     run_sql(con, "loads/ref_contract", params)
+
+
+def register_fx_rate(
+    con: duckdb.DuckDBPyConnection, period: str, from_currency: str, to_currency: str, rate: Decimal, source: str
+) -> None:
+    if rate <= 0:
+        raise WarehouseError(f"FX rate {from_currency}/{to_currency} for {period} must be positive, got {rate}")
+    run_sql(
+        con, "loads/ref_fx_rate",
+        {"period": period, "from_currency": from_currency, "to_currency": to_currency, "rate": str(rate), "source": source},
+    )  # fmt: skip
 
 
 def register_model_version(

@@ -112,3 +112,26 @@ def test_snapshot_is_read_only_and_does_not_block_the_writer(tmp_path):
         assert auditor.execute("SELECT count(*) FROM ref.platforms").fetchall()[0][0] == 1
     finally:
         auditor.close()
+
+
+def test_auditor_query_from_docs_traces_a_statement_line_to_generations(tmp_path):
+    from settlement.warehouse import SQL_DIR
+
+    db = tmp_path / "w.duckdb"
+    result = _settle_october(db, tmp_path)
+    audit_sql = (SQL_DIR / "audit" / "statement_line_to_generations.sql").read_text()
+    assert audit_sql in (SQL_DIR.parent / "docs" / "audit.md").read_text()  # the doc shows what is tested
+    auditor = duckdb.connect(result["snapshot"], read_only=True)
+    try:
+        line = auditor.execute(
+            "SELECT rights_holder_id, work_id, right_type FROM settlement.statement_lines "
+            "WHERE period = '2026-10' AND output_exact > 0 ORDER BY amount DESC, work_id LIMIT 1"
+        ).fetchall()[0]
+        params = dict(zip(["rights_holder_id", "work_id", "right_type"], line, strict=True), period="2026-10")
+        rows = auditor.execute(audit_sql, params).fetchall()
+        expected = auditor.execute(
+            "SELECT DISTINCT generation_id FROM attribution.shares WHERE work_id = ? AND NOT is_residual", [line[1]]
+        ).fetchall()
+    finally:
+        auditor.close()
+    assert rows and sorted({r[0] for r in rows}) == sorted(g for (g,) in expected)

@@ -30,10 +30,14 @@ FROM period_generations AS g ANTI JOIN contracts AS c USING (platform_id)
 GROUP BY g.platform_id
 
 UNION ALL
-SELECT 'currency_mismatch', g.platform_id || '/' || g.generation_id,
-       'revenue in ' || g.revenue_currency || ' but the contract pays in ' || c.currency
+SELECT 'fx_missing', g.revenue_currency || '/' || c.currency || ' ' || $period,
+       'no FX rate ' || g.revenue_currency || '/' || c.currency || ' for ' || $period || ' ('
+       || CAST(count(*) AS VARCHAR) || ' generation(s) of ' || g.platform_id || ' need it)'
 FROM period_generations AS g JOIN contracts AS c USING (platform_id)
 WHERE g.revenue_currency <> c.currency
+  AND NOT EXISTS (SELECT 1 FROM ref.fx_rates AS fx WHERE fx.period = $period
+                  AND fx.from_currency = g.revenue_currency AND fx.to_currency = c.currency)
+GROUP BY g.revenue_currency, c.currency, g.platform_id
 
 UNION ALL
 SELECT 'unattributed_generation', g.platform_id || '/' || g.generation_id,
@@ -53,10 +57,25 @@ GROUP BY g.platform_id, g.model_version
 
 UNION ALL
 SELECT 'orphan_work', w.work_id || '/' || rt.right_type,
-       'work earns royalties but has no ' || rt.right_type || ' holder on ' || $period_start
+       'work earns royalties but has no ' || rt.right_type || ' holder from ' || CAST($period_start AS VARCHAR)
+       || ' to the end of ' || $period
 FROM earning_works AS w
 CROSS JOIN (VALUES ('publishing'), ('master')) AS rt(right_type)
 WHERE NOT EXISTS (SELECT 1 FROM splits AS s WHERE s.work_id = w.work_id AND s.right_type = rt.right_type)
+
+UNION ALL
+-- Rights are settled by the month: a change of ownership inside a month cannot be paid fairly
+-- from a monthly pool, so it must be dated on the first of a month.
+SELECT 'split_mid_period', s.work_id || '/' || s.right_type || '/' || s.rights_holder_id,
+       'split of ' || s.rights_holder_id || ' runs ' || CAST(s.effective_from AS VARCHAR) || ' to '
+       || coalesce(CAST(s.effective_to AS VARCHAR), 'open end')
+       || ': leaves part of ' || $period || ' without a complete set of holders; date changes on the 1st of a month'
+FROM ref.splits AS s
+WHERE s.work_id IN (SELECT work_id FROM earning_works)
+  AND ((s.effective_from > CAST($period_start AS DATE) AND s.effective_from < CAST($period_start AS DATE) + INTERVAL 1 MONTH
+        AND day(s.effective_from) <> 1)
+    OR (s.effective_to > CAST($period_start AS DATE) AND s.effective_to < CAST($period_start AS DATE) + INTERVAL 1 MONTH
+        AND day(s.effective_to) <> 1))
 
 UNION ALL
 SELECT 'split_sum', s.work_id || '/' || s.right_type,

@@ -20,24 +20,39 @@ WHERE effective_from <= CAST($period_start AS DATE)
   AND (effective_to IS NULL OR effective_to > CAST($period_start AS DATE))
 QUALIFY row_number() OVER (PARTITION BY platform_id ORDER BY version DESC) = 1;
 
+-- Revenue is converted into the contract currency per generation at the period's rate (the
+-- exceptions check has already stopped a period with a missing rate).
 CREATE OR REPLACE TEMP TABLE calc_generations AS
-SELECT g.platform_id, g.generation_id, g.model_version, g.revenue_amount,
-       CAST(g.revenue_amount * c.pool_rate AS DECIMAL(38, 18)) AS pool_exact
+SELECT g.platform_id, g.generation_id, g.model_version, r.revenue,
+       CAST(CAST(r.revenue * c.pool_rate AS DECIMAL(38, 18)) + c.fee_per_generation AS DECIMAL(38, 18)) AS pool_exact,
+       c.training_share
 FROM staging.generations AS g
 JOIN calc_contracts AS c USING (platform_id)
-WHERE g.period = $period AND g.revenue_currency = c.currency;
+LEFT JOIN ref.fx_rates AS fx
+  ON fx.period = $period AND fx.from_currency = g.revenue_currency AND fx.to_currency = c.currency
+CROSS JOIN LATERAL (
+    SELECT CASE WHEN g.revenue_currency = c.currency THEN CAST(g.revenue_amount AS DECIMAL(38, 18))
+                ELSE CAST(g.revenue_amount * fx.rate AS DECIMAL(38, 18)) END AS revenue
+) AS r
+WHERE g.period = $period AND (g.revenue_currency = c.currency OR fx.rate IS NOT NULL);
 
+-- A minimum guarantee tops the pool up; the top-up has no generation to follow, so it is
+-- training royalty of the platform's most used model version in the period.
 CREATE OR REPLACE TEMP TABLE calc_pools AS
 SELECT $period AS period, g.platform_id, c.contract_id, c.version AS contract_version, c.currency,
-       count(*) AS n_generations, sum(g.revenue_amount) AS revenue, c.pool_rate, CAST(round(sum(g.pool_exact), 2) AS DECIMAL(38, 2)) AS pool_amount,
-       $run_id AS run_id
+       count(*) AS n_generations, sum(g.revenue) AS revenue, c.pool_rate,
+       CAST(round(greatest(sum(g.pool_exact), c.minimum_guarantee), 2) AS DECIMAL(38, 2)) AS pool_amount,
+       $run_id AS run_id,
+       CAST(greatest(c.minimum_guarantee - sum(g.pool_exact), 0) AS DECIMAL(38, 18)) AS guarantee_top_up,
+       mode(g.model_version ORDER BY g.model_version) AS main_model_version
 FROM calc_generations AS g
 JOIN calc_contracts AS c USING (platform_id)
-GROUP BY ALL;
+GROUP BY g.platform_id, c.contract_id, c.version, c.currency, c.pool_rate, c.minimum_guarantee;
 
+-- The output royalty: the part of each generation's pool that follows its attribution.
 CREATE OR REPLACE TEMP TABLE calc_output AS
 SELECT g.platform_id, s.work_id, g.generation_id,
-       CAST(g.pool_exact * s.share AS DECIMAL(38, 18)) AS amount_exact
+       CAST(CAST(g.pool_exact * (1 - g.training_share) AS DECIMAL(38, 18)) * s.share AS DECIMAL(38, 18)) AS amount_exact
 FROM calc_generations AS g
 JOIN staging.shares AS s USING (platform_id, generation_id)
 WHERE NOT s.is_residual;
@@ -50,10 +65,16 @@ WITH attributed AS (
     FROM staging.shares
     GROUP BY ALL
 )
-SELECT g.platform_id, g.model_version,
-       sum(CAST(g.pool_exact * (1 - coalesce(a.output_share, 0)) AS DECIMAL(38, 18))) AS residual_exact
-FROM calc_generations AS g
-LEFT JOIN attributed AS a USING (platform_id, generation_id)
+SELECT platform_id, model_version, sum(residual_exact) AS residual_exact
+FROM (
+    SELECT g.platform_id, g.model_version,
+           g.pool_exact - CAST(CAST(g.pool_exact * (1 - g.training_share) AS DECIMAL(38, 18))
+                               * coalesce(a.output_share, 0) AS DECIMAL(38, 18)) AS residual_exact
+    FROM calc_generations AS g
+    LEFT JOIN attributed AS a USING (platform_id, generation_id)
+    UNION ALL
+    SELECT platform_id, main_model_version, guarantee_top_up FROM calc_pools
+)
 GROUP BY ALL;
 
 CREATE OR REPLACE TEMP TABLE calc_training AS
@@ -64,10 +85,11 @@ WITH manifest AS (
     GROUP BY model_version, work_id
 )
 SELECT r.platform_id, m.work_id,
+       -- in units of 1e-12: fine enough for cents, and the products stay inside HUGEINT
        CAST(CAST(
-           CAST(r.residual_exact * CAST(1000000000000000000 AS DECIMAL(19, 0)) AS HUGEINT)
+           CAST(CAST(r.residual_exact AS DECIMAL(38, 12)) * CAST(1000000000000 AS DECIMAL(13, 0)) AS HUGEINT)
            * m.n_examples // CAST(m.n_total AS HUGEINT)
-       AS DECIMAL(38, 0)) * CAST(0.000000000000000001 AS DECIMAL(38, 18)) AS DECIMAL(38, 18)) AS amount_exact
+       AS DECIMAL(38, 0)) * CAST(0.000000000001 AS DECIMAL(38, 12)) AS DECIMAL(38, 18)) AS amount_exact
 FROM calc_residual AS r
 JOIN manifest AS m USING (model_version);
 
