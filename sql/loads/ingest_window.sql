@@ -1,6 +1,9 @@
 -- One row per ingest of a window: what was received, loaded, skipped and quarantined,
--- next to what the platform's manifest reported.
-INSERT INTO raw.ingest_windows VALUES (
+-- next to what the platform's manifest reported (and its digest, to spot late records).
+INSERT INTO raw.ingest_windows (
+    platform_id, window_start, window_end, ingest_run_id, received, loaded_new, already_loaded,
+    quarantined, reported_count, reported_revenue, finished_at, manifest_sha256, late_flagged
+) VALUES (
     $platform_id,
     $window_start,
     $window_end,
@@ -11,5 +14,7 @@ INSERT INTO raw.ingest_windows VALUES (
     $quarantined,
     $reported_count,
     CAST($reported_revenue AS DECIMAL(18, 6)),
-    $now
+    $now,
+    $manifest_sha256,
+    $late_flagged
 );

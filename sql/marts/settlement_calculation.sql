@@ -25,7 +25,8 @@ QUALIFY row_number() OVER (PARTITION BY platform_id ORDER BY version DESC) = 1;
 CREATE OR REPLACE TEMP TABLE calc_generations AS
 SELECT g.platform_id, g.generation_id, g.model_version, r.revenue,
        CAST(CAST(r.revenue * c.pool_rate AS DECIMAL(38, 18)) + c.fee_per_generation AS DECIMAL(38, 18)) AS pool_exact,
-       c.training_share
+       CAST(CAST(CAST(r.revenue * c.pool_rate AS DECIMAL(38, 18)) + c.fee_per_generation AS DECIMAL(38, 18))
+            * (1 - c.training_share) AS DECIMAL(38, 18)) AS output_pool_exact
 FROM staging.generations AS g
 JOIN calc_contracts AS c USING (platform_id)
 LEFT JOIN ref.fx_rates AS fx
@@ -49,13 +50,19 @@ FROM calc_generations AS g
 JOIN calc_contracts AS c USING (platform_id)
 GROUP BY g.platform_id, c.contract_id, c.version, c.currency, c.pool_rate, c.minimum_guarantee;
 
--- The output royalty: the part of each generation's pool that follows its attribution.
+-- The output royalty: the part of each generation's pool that follows its attribution, summed
+-- per work as it streams (10^8 share rows are never materialised). A generation has one share
+-- row per work, so count(*) counts the generations that drew on the work.
 CREATE OR REPLACE TEMP TABLE calc_output AS
-SELECT g.platform_id, s.work_id, g.generation_id,
-       CAST(CAST(g.pool_exact * (1 - g.training_share) AS DECIMAL(38, 18)) * s.share AS DECIMAL(38, 18)) AS amount_exact
+SELECT g.platform_id, s.work_id,
+       -- summed at the product's own scale (27 digits) and rounded once per work: rescaling
+       -- every one of 10^8 products costs more than the whole join
+       CAST(sum(g.output_pool_exact * s.share) AS DECIMAL(38, 18)) AS output_exact,
+       count(*) AS n_generations
 FROM calc_generations AS g
 JOIN staging.shares AS s USING (platform_id, generation_id)
-WHERE NOT s.is_residual;
+WHERE NOT s.is_residual
+GROUP BY g.platform_id, s.work_id;
 
 -- What attribution did not assign (the residual, or the whole generation where attribution
 -- was rejected) becomes training royalty of the model version that made the generation.
@@ -68,8 +75,7 @@ WITH attributed AS (
 SELECT platform_id, model_version, sum(residual_exact) AS residual_exact
 FROM (
     SELECT g.platform_id, g.model_version,
-           g.pool_exact - CAST(CAST(g.pool_exact * (1 - g.training_share) AS DECIMAL(38, 18))
-                               * coalesce(a.output_share, 0) AS DECIMAL(38, 18)) AS residual_exact
+           g.pool_exact - CAST(g.output_pool_exact * coalesce(a.output_share, 0) AS DECIMAL(38, 18)) AS residual_exact
     FROM calc_generations AS g
     LEFT JOIN attributed AS a USING (platform_id, generation_id)
     UNION ALL
@@ -98,9 +104,8 @@ WITH per_work AS (
     SELECT platform_id, work_id, sum(output_exact) AS output_exact,
            sum(training_exact) AS training_exact, sum(n_generations) AS n_generations
     FROM (
-        SELECT platform_id, work_id, sum(amount_exact) AS output_exact,
-               CAST(0 AS DECIMAL(38, 18)) AS training_exact, count(DISTINCT generation_id) AS n_generations
-        FROM calc_output GROUP BY ALL
+        SELECT platform_id, work_id, output_exact, CAST(0 AS DECIMAL(38, 18)) AS training_exact, n_generations
+        FROM calc_output
         UNION ALL
         SELECT platform_id, work_id, CAST(0 AS DECIMAL(38, 18)), amount_exact, 0 FROM calc_training
     )

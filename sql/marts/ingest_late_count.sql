@@ -1,0 +1,1 @@
+SELECT count(*) AS n FROM raw.late_arrivals WHERE platform_id = $platform_id;
