@@ -16,6 +16,7 @@ from typing import Any
 import duckdb
 
 SQL_DIR = Path(__file__).resolve().parents[1] / "sql"
+_MIGRATED: set[str] = set()
 
 
 class WarehouseError(RuntimeError):
@@ -72,7 +73,10 @@ def connect(path: Path | str, read_only: bool = False) -> duckdb.DuckDBPyConnect
         return duckdb.connect(str(path), read_only=True)
     path.parent.mkdir(parents=True, exist_ok=True)
     con = duckdb.connect(str(path))
-    migrate(con)
+    key = str(path.resolve())
+    if key not in _MIGRATED:  # once per process and file: tasks connect often, briefly
+        migrate(con)
+        _MIGRATED.add(key)
     return con
 
 

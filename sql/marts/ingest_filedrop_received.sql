@@ -2,9 +2,9 @@
 -- per generation id, or per payload where there is none) and revenue per currency.
 WITH one AS (
     SELECT
-        coalesce(generation_id, payload_key) AS id,
-        arg_min(try_cast(amount_text AS DECIMAL(38, 12)), line_no) AS amount,
-        arg_min(currency, line_no) AS currency
+        coalesce(generation_id, CAST(payload_key AS VARCHAR)) AS id,
+        arg_min(try_cast(amount_text AS DECIMAL(38, 12)), ord) AS amount,
+        arg_min(currency, ord) AS currency
     FROM drop_distinct
     GROUP BY ALL
 )

@@ -1,0 +1,154 @@
+"""The finance team's period report: pools per platform, money paid and carried forward,
+adjustments, exceptions and approvals, as one HTML page and one CSV.
+
+Like the statements it is rebuilt from the warehouse alone, with no clock inside, so a rerun
+for the same period gives the same bytes (its sha256 is stored in settlement.period_files).
+"""
+
+from __future__ import annotations
+
+import csv
+import html
+import io
+from decimal import Decimal
+
+from settlement.warehouse import query
+
+CSV_COLUMNS = ["section", "item", "platform_id", "currency", "value"]
+
+
+def _fmt(value: object) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, Decimal):
+        return format(value, "f")
+    if hasattr(value, "isoformat"):
+        return value.isoformat(sep=" ") if hasattr(value, "hour") else value.isoformat()
+    return str(value)
+
+
+def gather(con, period: str, period_start) -> dict:
+    tables = {r["name"] for r in query(con, "marts/finance_tables")}
+    return {
+        "period": query(con, "marts/finance_period", {"period": period}),
+        "pools": query(con, "marts/period_summary", {"period": period}),
+        "ledger": query(con, "marts/finance_ledger", {"period": period}),
+        "exceptions": query(con, "checks/period_exceptions", {"period": period, "period_start": period_start}),
+        "approvals": query(con, "marts/finance_approvals", {"period": period})
+        if "settlement.approvals" in tables else None,
+        "closes": query(con, "marts/finance_closes", {"period": period})
+        if "settlement.closes" in tables else None,
+        "adjustments": query(con, "marts/finance_adjustments", {"period": period})
+        if "settlement.adjustments" in tables else None,
+    }  # fmt: skip
+
+
+def render(data: dict, period: str, statements: int) -> tuple[bytes, bytes]:
+    """(html, csv) of the period report."""
+    return _html(data, period, statements), _csv(data, period, statements)
+
+
+def _csv(data: dict, period: str, statements: int) -> bytes:
+    rows: list[list[object]] = []
+    for p in data["period"]:
+        for key in ("status", "run_id", "calculated_by", "calculated_at", "inputs_sha256"):
+            rows.append(["period", key, "", "", p[key]])
+    for p in data["pools"]:
+        for key in ("contract_id", "contract_version", "n_generations", "revenue", "pool_rate",
+                    "pool_amount", "total_paid", "holders_paid"):  # fmt: skip
+            rows.append(["pool", key, p["platform_id"], p["currency"], p[key]])
+    for r in data["ledger"]:
+        for key in ("opening", "earned", "adjusted", "paid_out", "carried_forward", "holders_paid",
+                    "holders_carrying_forward"):  # fmt: skip
+            rows.append(["ledger", key, "", r["currency"], r[key]])
+    for a in data["adjustments"] or []:
+        rows.append(["adjustment", f"corrects {a['corrects_period']}: {a['reasons']}", a["platform_id"],
+                     a["currency"], a["amount"]])  # fmt: skip
+    for e in data["exceptions"]:
+        values = list(e.values())
+        rows.append(["exception", values[0], values[1], "", values[2]])
+    for a in data["approvals"] or []:
+        rows.append(
+            [
+                "approval",
+                f"approved by {a['approved_by']} at {_fmt(a['approved_at'])}",
+                "",
+                "",
+                a["run_id"],
+            ]
+        )
+    for c in data["closes"] or []:
+        rows.append(
+            ["close", f"closed by {c['closed_by']} at {_fmt(c['closed_at'])}", "", "", c["run_id"]]
+        )
+    rows.append(["statements", "holders with a statement", "", "", statements])
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(CSV_COLUMNS)
+    writer.writerows([[_fmt(v) for v in row] for row in rows])
+    return buf.getvalue().encode()
+
+
+def _table(headers: list[str], rows: list[list[object]], numeric: set[int] | None = None) -> str:
+    numeric = numeric or set()
+    head = "".join(
+        f"<th{' class=n' if i in numeric else ''}>{html.escape(h)}</th>"
+        for i, h in enumerate(headers)
+    )
+    body = "".join(
+        "<tr>" + "".join(
+            f"<td{' class=n' if i in numeric else ''}>{html.escape(_fmt(v))}</td>" for i, v in enumerate(row)
+        ) + "</tr>"
+        for row in rows
+    )  # fmt: skip
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def _html(data: dict, period: str, statements: int) -> bytes:
+    p = data["period"][0] if data["period"] else {}
+    parts = [
+        "<!DOCTYPE html>",
+        '<html lang="en"><head><meta charset="utf-8">',
+        f"<title>Tributary finance report {html.escape(period)}</title>",
+        ("<style>body{font-family:DejaVu Sans,Helvetica,Arial,sans-serif;margin:2em;color:#1b2635}"
+        "h1{color:#1f3a5f}h2{color:#1f3a5f;border-bottom:1px solid #c9d3e0;padding-bottom:.2em}"
+        "table{border-collapse:collapse;margin:.5em 0 1.5em}th,td{padding:.3em .7em;border-bottom:1px solid #e3e8ef}"
+        "th{background:#eef2f7;text-align:left}.n{text-align:right;font-variant-numeric:tabular-nums}"
+        ".muted{color:#5b6b80}</style></head><body>"),
+        f"<h1>Finance period report {html.escape(period)}</h1>",
+        _table(
+            ["status", "calculation run", "prepared by", "calculated at", "inputs sha256"],
+            [[p.get("status"), p.get("run_id"), p.get("calculated_by"), p.get("calculated_at"), p.get("inputs_sha256")]],
+        ),
+        "<h2>Royalty pool per platform</h2>",
+        _table(
+            ["platform", "contract", "currency", "generations", "revenue", "pool rate", "pool", "allocated to holders", "holders"],
+            [[r["platform_id"], f"{r['contract_id']} v{r['contract_version']}", r["currency"], r["n_generations"],
+              r["revenue"], r["pool_rate"], r["pool_amount"], r["total_paid"], r["holders_paid"]] for r in data["pools"]],
+            numeric={3, 4, 5, 6, 7, 8},
+        ),
+        "<h2>Paid and carried forward (ledger)</h2>",
+        _table(
+            ["currency", "opening", "earned", "adjustments", "paid out", "carried forward", "holders paid", "holders carrying forward"],
+            [[r["currency"], r["opening"], r["earned"], r["adjusted"], r["paid_out"], r["carried_forward"],
+              r["holders_paid"], r["holders_carrying_forward"]] for r in data["ledger"]],
+            numeric={1, 2, 3, 4, 5, 6, 7},
+        ),
+        "<h2>Adjustments of closed periods</h2>",
+        _table(["corrects period", "platform", "currency", "holders", "amount", "reasons"],
+               [list(a.values()) for a in data["adjustments"]], numeric={3, 4})
+        if data["adjustments"] else
+        f"<p class=muted>{'No adjustments in this period.' if data['adjustments'] is not None else 'This warehouse has no adjustments table yet.'}</p>",
+        "<h2>Exceptions</h2>",
+        _table(["rule", "subject", "detail"], [list(e.values()) for e in data["exceptions"]])
+        if data["exceptions"] else "<p class=muted>No open exceptions.</p>",
+        "<h2>Approvals and close</h2>",
+        _table(["calculation run", "approved by", "approved at", "prepared by"], [list(a.values()) for a in data["approvals"]])
+        if data["approvals"] else
+        f"<p class=muted>{'Not approved yet.' if data['approvals'] is not None else 'This warehouse has no approvals table yet.'}</p>",
+        _table(["calculation run", "closed by", "closed at", "snapshot", "snapshot sha256"], [list(c.values()) for c in data["closes"]])
+        if data["closes"] else "<p class=muted>Not closed yet.</p>",
+        f"<p class=muted>{statements} rights holder statements in this period.</p>",
+        "</body></html>",
+    ]  # fmt: skip
+    return ("\n".join(parts) + "\n").encode()

@@ -1,0 +1,69 @@
+"""Every file of the demo period, read back: runs when `make demo` has left a settled period in
+var/ (skipped on a fresh clone). Works on a copy; the demo warehouse is never written."""
+
+from __future__ import annotations
+
+import shutil
+from decimal import Decimal
+from pathlib import Path
+
+import duckdb
+import pytest
+from pypdf import PdfReader
+from settlement_fixtures import table
+from test_statements import _amount, _csv, parse_dsr
+
+from settlement import statements
+
+DEMO = Path(__file__).resolve().parents[1] / "var" / "warehouse.duckdb"
+PERIOD = "2026-10"
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    if not DEMO.exists():
+        pytest.skip("no demo warehouse (run `make demo`)")
+    root = tmp_path_factory.mktemp("demo")
+    db = root / "w.duckdb"
+    shutil.copyfile(DEMO, db)
+    try:
+        periods = table(db, f"SELECT status FROM settlement.periods WHERE period = '{PERIOD}'")
+    except duckdb.Error as exc:  # a copy taken while the demo was writing
+        pytest.skip(f"demo warehouse not readable: {exc}")
+    if periods.empty or periods["status"][0] == "open":
+        pytest.skip(f"demo period {PERIOD} not calculated")
+    out = root / "statements"
+    result = statements.build_statements(db, out, PERIOD)
+    return {"db": db, "out": out, "result": result}
+
+
+def test_every_demo_file_belongs_to_its_holder_and_adds_up(demo):
+    db, out = demo["db"], demo["out"]
+    earned = table(
+        db,
+        f"SELECT rights_holder_id, sum(amount) AS amount FROM settlement.holder_totals "
+        f"WHERE period = '{PERIOD}' GROUP BY ALL",
+    )
+    expected = dict(zip(earned["rights_holder_id"], earned["amount"], strict=True))
+    folders = {statements.holder_dir_name(h): h for h in expected}
+    seen = set()
+    for folder in sorted(p for p in (out / PERIOD).iterdir() if p.is_dir()):
+        holder = folders[folder.name]
+        seen.add(holder)
+        number = statements.statement_number(PERIOD, holder)
+        lines = _csv(folder / f"statement_{PERIOD}_{folder.name}.csv")
+        assert {r["rights_holder_id"] for r in lines} == {holder}
+        assert sum(Decimal(r["amount"]) for r in lines) == expected[holder]
+        assert {
+            r["rights_holder_id"] for r in _csv(folder / f"generations_{PERIOD}_{folder.name}.csv")
+        } <= {holder}
+        dsr_total = Decimal("0.00")
+        for path in folder.glob("DSR_*.tsv"):
+            parsed = parse_dsr(path)
+            assert parsed["head"][13] == holder
+            dsr_total += parsed["total"]
+        assert dsr_total == expected[holder]
+        first = PdfReader(folder / f"statement_{PERIOD}_{folder.name}.pdf").pages[0].extract_text()
+        assert number in first
+        assert _amount(first, "Total earnings this period") == expected[holder]
+    assert seen == {h for h, a in expected.items() if a > 0}
