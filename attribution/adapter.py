@@ -73,6 +73,9 @@ class SandboxGPTAdapter:
         self.reduction = reduction
         self.model: GPT = model_version.load_model()
         self._current = model_version.checkpoints[-1]
+        self._states: dict[str, dict[str, torch.Tensor]] = {
+            self._current: {k: v.clone() for k, v in self.model.state_dict().items()}
+        }
 
     @property
     def model_version(self) -> str:
@@ -86,6 +89,17 @@ class SandboxGPTAdapter:
             return total
         return total / mask.sum(1).clamp_min(1.0)
 
+    def embed(self, batch_tokens: list[list[int]]) -> torch.Tensor:
+        """Mean-pooled final hidden states over real (non-pad) tokens, (B, n_embd).
+
+        Optional in the protocol: only SimilarityAttributor(HiddenStateEmbedder) uses it.
+        """
+        idx = pad_batch(batch_tokens, pad=PAD_ID)
+        with torch.no_grad():
+            h = self.model.hidden_states(idx)
+        mask = (idx != PAD_ID).to(h.dtype)[..., None]
+        return (h * mask).sum(1) / mask.sum(1).clamp_min(1.0)
+
     def attributed_modules(self) -> list[nn.Linear]:
         return [m for m in self.model.modules() if isinstance(m, nn.Linear)]
 
@@ -96,5 +110,14 @@ class SandboxGPTAdapter:
         if name == self._current:
             return
         # Load into the same modules so hooks and module lists held by the caller stay valid.
-        self.model.load_state_dict(self.mv.load_model(name).state_dict())
+        # State dicts are kept in memory after the first read: an ensemble switches
+        # checkpoints for every batch of generations, and a disk read per switch cost
+        # more than the attribution itself (measured, benchmarks/attribution_quality.py).
+        if name not in self._states:
+            if name not in self.mv.checkpoints:
+                raise KeyError(f"{name!r} is not a checkpoint of {self.model_version}")
+            self._states[name] = {
+                k: v.clone() for k, v in self.mv.load_model(name).state_dict().items()
+            }
+        self.model.load_state_dict(self._states[name])
         self._current = name

@@ -15,8 +15,10 @@ import numpy as np
 import pandas as pd
 
 from attribution.adapter import SandboxGPTAdapter
-from attribution.shares import scores_to_shares
+from attribution.shares import SharesPolicy, policy_shares
+from attribution.similarity import HiddenStateEmbedder, SimilarityAttributor, SymbolicEmbedder
 from attribution.trak import TRAKAttributor
+from attribution.unlearning import UnlearningAttributor
 from sandbox.tokenizer import TokenizerError
 from sandbox.train import (
     TRAIN_THREADS,
@@ -29,7 +31,7 @@ from sandbox.train import (
 
 log = logging.getLogger(__name__)
 
-METHOD = "trak"
+METHODS = ("trak", "unlearning", "similarity")
 SHARE_COLUMNS = [
     "generation_id",
     "work_id",
@@ -41,6 +43,8 @@ SHARE_COLUMNS = [
     "model_version",
     "run_id",
     "params_json",
+    "confidence",  # the policy's confidence number for this generation
+    "fallback",  # True: not confident enough, the whole generation went pro rata
 ]
 REJECT_COLUMNS = ["generation_id", "reason"]
 
@@ -76,15 +80,31 @@ def attribute_generations(
     train_tokens: list[list[int]] | None = None,
     k_in: int = 8,
     k_out: int = 8,
-    damping: float = 1e-3,
+    damping: float = 0.1,
+    policy: SharesPolicy | dict | None = None,
+    method: str = "trak",
+    method_params: dict | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Return (shares_df, rejected_df) for generations [(generation_id, tokens)].
+
+    method: "trak" (projected gradients), "unlearning" (Fisher-regularised gradient ascent)
+    or "similarity" (cosine of embeddings; method_params {"embedder": "symbolic"|"hidden"}).
+    policy: the contract's SharesPolicy (or its dict); None means SharesPolicy(top_k=top_k).
+    method_params: extra keyword arguments for the method's attributor.
+    Scores are reduced per generation to a streaming top-k (memory independent of the
+    catalog size), and recorded with the policy in params_json.
 
     train_tokens: the training sequences in manifest order; if None they are read from
     <model_version_dir>/train_tokens.parquet (column tokens). Either way they must match
     the manifest's hashes. Training features are cached under cache_dir/<model_version>/.
     """
     t0 = time.perf_counter()
+    if method not in METHODS:
+        raise ValueError(f"unknown attribution method {method!r}; expected one of {METHODS}")
+    if policy is None:
+        policy = SharesPolicy(top_k=top_k)
+    elif isinstance(policy, dict):
+        policy = SharesPolicy.from_dict(policy)
     run_id = run_id or f"attr-{uuid.uuid4().hex[:12]}"
     mv = load_model_version(Path(model_version_dir))
     tok = mv.tokenizer
@@ -114,49 +134,68 @@ def attribute_generations(
     params: dict = {}
     if accepted:
         train = _train_tokens(mv, train_tokens)
-        attributor = TRAKAttributor(
+        attributor = make_attributor(
+            method,
             SandboxGPTAdapter(mv),
+            cache_dir=Path(cache_dir) / mv.model_version,
+            seed=seed,
             k_in=k_in,
             k_out=k_out,
             damping=damping,
-            seed=seed,
-            cache_dir=Path(cache_dir) / mv.model_version,
+            **(method_params or {}),
         )
+        # Keep several times top_k examples: a work with more than one training example
+        # then still has all of them summed.
+        keep = max(64, 4 * policy.top_k)
         # Pinned threads: scores (and so the last digits of shares) must not depend on them.
         with torch_threads(TRAIN_THREADS):
             attributor.cache(train)
-            scores = attributor.attribute([ids for _, ids in accepted])
-        n_ck = len(mv.checkpoints)
+            summaries = attributor.attribute_topk([ids for _, ids in accepted], k=keep)
+        n_parts = len(mv.checkpoints) if method == "trak" else 1
         log.info(
-            "training features for %s: %d of %d checkpoints from cache",
+            "training features for %s (%s): %d of %d checkpoints from cache",
             mv.model_version,
-            attributor.cache_hits,
-            n_ck,
+            method,
+            getattr(attributor, "cache_hits", 0),
+            n_parts,
         )
-        params = {**attributor.params(), "top_k": top_k}
+        params = {
+            **attributor.params(),
+            "method": method,
+            "seed": seed,
+            "top_k": policy.top_k,
+            "policy": policy.to_dict(),
+        }
         params_json = json.dumps(params, sort_keys=True)
         work_ids = [str(w) for w in mv.manifest["work_id"]]
-        work_score = _work_scores(work_ids)
-        for (gid, _), s in zip(accepted, scores, strict=True):
-            per_work = work_score(s)
-            for rank, (wid, share) in enumerate(scores_to_shares(s, work_ids, top_k), start=1):
+        for (gid, _), summ in zip(accepted, summaries, strict=True):
+            share_rows, conf, fallback = policy_shares(summ, work_ids, policy)
+            for rank, (wid, share, weight) in enumerate(share_rows, start=1):
                 residual = wid is None
                 rows.append(
                     {
                         "generation_id": gid,
                         "work_id": wid,
                         "share": f"{share:.9f}",
-                        "score": np.nan if residual else float(per_work[wid]),
+                        "score": np.nan if residual else float(weight),
                         "rank": 0 if residual else rank,
                         "is_residual": residual,
-                        "method": METHOD,
+                        "method": method,
                         "model_version": mv.model_version,
                         "run_id": run_id,
                         "params_json": params_json,
+                        "confidence": float(conf),
+                        "fallback": bool(fallback),
                     }
                 )
     shares_df = pd.DataFrame(rows, columns=SHARE_COLUMNS).astype(
-        {"score": "float64", "rank": "int64", "is_residual": "bool"}
+        {
+            "score": "float64",
+            "rank": "int64",
+            "is_residual": "bool",
+            "confidence": "float64",
+            "fallback": "bool",
+        }
     )
     # object dtype so the residual's work_id stays None (a str column would turn it into NaN).
     shares_df["work_id"] = pd.Series([r["work_id"] for r in rows], dtype=object)
@@ -171,16 +210,41 @@ def attribute_generations(
     return shares_df, rejected_df
 
 
-def _work_scores(work_ids: list[str]):
-    """Per work, the sum of its examples' positive scores: the weight its share is based on."""
-    codes, uniques = pd.factorize(pd.Series(work_ids))
+def make_attributor(method: str, adapter, cache_dir: Path | None = None, seed: int = 0, **kw):
+    """The attributor a contract's method names, with its own parameters from kw.
 
-    def per_work(scores: np.ndarray) -> dict[str, float]:
-        sums = np.bincount(
-            codes,
-            weights=np.maximum(np.asarray(scores, dtype=np.float64), 0.0),
-            minlength=len(uniques),
+    TRAK takes k_in, k_out, damping; unlearning takes steps, step_size, fisher_weight,
+    fisher_samples; similarity takes embedder ("hidden" or "symbolic"). Keywords that belong
+    to another method are ignored, so a DAG can pass one dict of contract parameters.
+    """
+    if method == "trak":
+        names = ("k_in", "k_out", "damping", "batch_size", "chunk_size")
+        return TRAKAttributor(
+            adapter, seed=seed, cache_dir=cache_dir, **{k: v for k, v in kw.items() if k in names}
         )
-        return dict(zip(uniques, sums, strict=True))
-
-    return per_work
+    if method == "unlearning":
+        names = (
+            "steps",
+            "step_size",
+            "fisher_weight",
+            "fisher_samples",
+            "precondition",
+            "relative",
+            "batch_size",
+        )
+        return UnlearningAttributor(
+            adapter, seed=seed, cache_dir=cache_dir, **{k: v for k, v in kw.items() if k in names}
+        )
+    if method == "similarity":
+        # Symbolic by default: it needs nothing from the platform (the black-box case) and
+        # separates copies from ordinary generations better than mean-pooled hidden states
+        # on the sandbox (z-score of the top match 6-12 vs ~2; docs/attribution.md).
+        kind = kw.get("embedder", "symbolic")
+        if kind == "hidden":
+            emb = HiddenStateEmbedder(adapter)
+        elif kind == "symbolic":
+            emb = SymbolicEmbedder()
+        else:
+            raise ValueError(f"unknown embedder {kind!r}; expected 'hidden' or 'symbolic'")
+        return SimilarityAttributor(emb, cache_dir=cache_dir)
+    raise ValueError(f"unknown attribution method {method!r}; expected one of {METHODS}")

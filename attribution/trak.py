@@ -12,7 +12,9 @@ the features of all training examples, averaged over the checkpoints of the mode
 
 Damping: lambda = damping * trace(Phi^T Phi) / p, i.e. relative to the mean eigenvalue of
 the feature Gram matrix, so the same damping means the same thing for any model scale,
-checkpoint or loss reduction.
+checkpoint or loss reduction. Default 0.1: on the dattri side-by-side (200 works, m = 32
+LDS retrains) LDS was 0.166 / 0.198 / 0.217 / 0.162 for damping 1e-3 / 1e-2 / 0.1 / 1, with
+recall@1 = 1.0 for all (docs/BENCHMARKS.md).
 
 Caching: per checkpoint the training features are written as float32 .npy chunks of
 ``chunk_size`` rows plus the Gram matrix; attribute() streams the chunks, so the training
@@ -26,6 +28,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,8 +37,17 @@ import torch
 from torch import nn
 
 from attribution.adapter import ModelAdapter
+from attribution.scoring import blockwise_topk
+from attribution.shares import ScoreSummary
 
 log = logging.getLogger(__name__)
+
+
+def _progress(total: int, desc: str):
+    """A tqdm bar on a terminal, silent in logs and tests (disable=None: off unless a TTY)."""
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc=desc, unit="ex", disable=None, leave=False)
 
 
 @dataclass
@@ -51,7 +63,7 @@ class TRAKAttributor:
         task: ModelAdapter,
         k_in: int = 8,
         k_out: int = 8,
-        damping: float = 1e-3,
+        damping: float = 0.1,
         seed: int = 0,
         batch_size: int = 32,
         cache_dir: Path | None = None,
@@ -90,17 +102,13 @@ class TRAKAttributor:
         """Projected per-example gradients (B, p) at the adapter's current checkpoint."""
         modules = self.task.attributed_modules()
         xs: list[torch.Tensor | None] = [None] * len(modules)
-        deltas: list[torch.Tensor | None] = [None] * len(modules)
+        outs: list[torch.Tensor | None] = [None] * len(modules)
         handles = []
 
         def fwd_hook(li: int):
             def hook(mod: nn.Module, inputs: tuple, output: torch.Tensor) -> None:
                 xs[li] = inputs[0].detach()
-
-                def grad_hook(grad: torch.Tensor) -> None:
-                    deltas[li] = grad.detach()
-
-                output.register_hook(grad_hook)
+                outs[li] = output
 
             return hook
 
@@ -109,20 +117,26 @@ class TRAKAttributor:
         try:
             with torch.enable_grad():
                 losses = self.task.per_example_loss(batch_tokens)
-                # The sum's gradient splits per example because examples do not interact.
-                losses.sum().backward()
+                missing = [li for li, o in enumerate(outs) if o is None]
+                if missing:
+                    raise RuntimeError(
+                        f"attributed module {missing[0]} ({modules[missing[0]]}) was not used"
+                        " in the forward"
+                    )
+                # Gradients w.r.t. the layers' outputs only: autograd then skips every
+                # weight gradient (dW = delta^T x per layer, the part we project ourselves),
+                # so featurising costs about a forward and half a backward (measured in
+                # benchmarks/attribution_quality.py). The sum's gradient splits per example
+                # because examples do not interact.
+                deltas = torch.autograd.grad(losses.sum(), outs)
         finally:
             for h in handles:
                 h.remove()
-        for p in self._params(modules):
-            p.grad = None
 
         B = len(batch_tokens)
         parts = []
         for li, m in enumerate(modules):
             x, d = xs[li], deltas[li]
-            if x is None or d is None:
-                raise RuntimeError(f"attributed module {li} ({m}) was not used in the forward")
             x = x.reshape(B, -1, x.shape[-1]).float()
             d = d.reshape(B, -1, d.shape[-1]).float()
             if m.bias is not None:
@@ -178,13 +192,23 @@ class TRAKAttributor:
         return torch.linalg.inv(g64).float()
 
     def cache(self, train_tokens: list[list[int]]) -> None:
-        """Compute (or load) the training features of every checkpoint and their kernel."""
+        """Compute (or load) the training features of every checkpoint and their kernel.
+
+        Resumable: each chunk is written atomically (temp file, then rename) as soon as it
+        is computed, so a run that is interrupted and started again reuses the chunks already
+        on disk and computes only the rest. Chunks are computed from the same batches either
+        way, so the resumed features are identical to an uninterrupted run's.
+        """
+        if not train_tokens:
+            raise ValueError("no training sequences to cache")
         self.n_train = len(train_tokens)
         self._ckpts = []
         self.cache_hits = 0
+        self.chunks_reused = 0
         root = self.cache_dir / self._cache_key(train_tokens) if self.cache_dir else None
+        n_chunks = -(-len(train_tokens) // self.chunk_size)
         for name in self.task.checkpoints():
-            cdir = root / name if root else None
+            cdir = root / f"{name}-c{self.chunk_size}" if root else None
             if cdir is not None and (cdir / "done.json").exists():
                 meta = json.loads((cdir / "done.json").read_text())
                 chunks = [cdir / c for c in meta["chunks"]]
@@ -198,20 +222,33 @@ class TRAKAttributor:
             gram = torch.zeros(self.n_features, self.n_features, dtype=torch.float64)
             if cdir is not None:
                 cdir.mkdir(parents=True, exist_ok=True)
-            # On disk each chunk is written as soon as it is computed, so a large catalog
-            # never holds more than one chunk of features in memory.
             chunks: list = []
-            for ci, s in enumerate(range(0, len(train_tokens), self.chunk_size)):
-                phi = self._features_all(train_tokens[s : s + self.chunk_size])
+            bar = _progress(len(train_tokens), f"featurise {name}")
+            for ci in range(n_chunks):
+                s = ci * self.chunk_size
+                part = train_tokens[s : s + self.chunk_size]
+                path = cdir / f"phi-{ci:05d}.npy" if cdir is not None else None
+                phi_np = None
+                if path is not None and path.exists():
+                    phi_np = np.load(path)
+                    if phi_np.shape != (len(part), self.n_features):
+                        phi_np = None  # foreign or damaged chunk: recompute it
+                    else:
+                        self.chunks_reused += 1
+                if phi_np is None:
+                    phi_np = self._features_all(part).numpy()
+                    if path is not None:
+                        tmp = path.with_suffix(".tmp.npy")
+                        np.save(tmp, phi_np)
+                        os.replace(tmp, path)  # atomic: a chunk on disk is always complete
+                phi = torch.from_numpy(phi_np)
                 gram += phi.double().T @ phi.double()  # float64: sums over many rows
-                if cdir is None:
-                    chunks.append(phi.numpy())
-                else:
-                    np.save(cdir / f"phi-{ci:05d}.npy", phi.numpy())
-                    chunks.append(cdir / f"phi-{ci:05d}.npy")
+                chunks.append(path if path is not None else phi_np)
+                bar.update(len(part))
+            bar.close()
             if cdir is not None:
                 np.save(cdir / "gram.npy", gram.numpy())  # float64
-                # Written last: a folder without it is an interrupted run and is recomputed.
+                # Written last: a folder without it is an unfinished run, resumed chunk-wise.
                 meta = {
                     "chunks": [c.name for c in chunks],
                     "n_train": len(train_tokens),
@@ -222,20 +259,62 @@ class TRAKAttributor:
 
     # -- scores -----------------------------------------------------------------------------
 
-    def attribute(self, target_tokens: list[list[int]]) -> np.ndarray:
-        """Scores (n_targets, n_train), mean over the checkpoints of the model version."""
+    def _queries(self, target_tokens: list[list[int]]) -> list[torch.Tensor]:
+        """Per checkpoint, phi_target (Phi^T Phi + lambda I)^-1, divided by the ensemble size
+        so that summing over checkpoints gives the ensemble mean."""
         if not self._ckpts:
             raise RuntimeError("call cache(train_tokens) before attribute()")
-        scores = torch.zeros(len(target_tokens), self.n_train)
+        if not target_tokens:
+            raise ValueError("no target sequences to attribute")
+        out = []
         for ck in self._ckpts:
             self.task.load_checkpoint(ck.name)
-            q = self._features_all(target_tokens) @ ck.inv  # (m, p)
+            out.append(self._features_all(target_tokens) @ ck.inv / len(self._ckpts))
+        return out
+
+    def attribute(self, target_tokens: list[list[int]]) -> np.ndarray:
+        """Scores (n_targets, n_train), mean over the checkpoints of the model version.
+
+        Holds the full (n_targets x n_train) matrix: for evaluation and small catalogs. The
+        pipeline uses attribute_topk, whose memory does not grow with the catalog.
+        """
+        qs = self._queries(target_tokens)
+        scores = torch.zeros(len(target_tokens), self.n_train)
+        for q, ck in zip(qs, self._ckpts, strict=True):
             start = 0
             for chunk in ck.chunks:
                 phi = torch.from_numpy(np.load(chunk) if isinstance(chunk, Path) else chunk)
                 scores[:, start : start + phi.shape[0]] += q @ phi.T
                 start += phi.shape[0]
-        return (scores / len(self._ckpts)).numpy().astype(np.float32)
+        return scores.numpy().astype(np.float32)
+
+    def attribute_topk(
+        self, target_tokens: list[list[int]], k: int = 64, query_block: int = 4096
+    ) -> list[ScoreSummary]:
+        """Streaming top-k: per target the k best training examples and the score moments.
+
+        Chunk ci of every checkpoint is scored and summed before the top-k reduction, so the
+        ensemble mean is exact; memory is one chunk per checkpoint plus (query_block x chunk).
+        """
+        qs = self._queries(target_tokens)
+        n_chunks = len(self._ckpts[0].chunks)
+
+        def blocks():
+            # Chunk ci of every checkpoint side by side: (rows, p * n_ckpt).
+            for ci in range(n_chunks):
+                yield torch.cat(
+                    [
+                        torch.from_numpy(np.load(c) if isinstance(c, Path) else c)
+                        for c in (ck.chunks[ci] for ck in self._ckpts)
+                    ],
+                    dim=1,
+                )
+
+        q_all = torch.cat(qs, dim=1)  # (m, p * n_ckpt): one matmul sums the ensemble
+        bar = _progress(self.n_train, "score")
+        state, n = blockwise_topk(q_all, blocks(), k, query_block=query_block, progress=bar.update)
+        bar.close()
+        return state.summaries(n)
 
     def params(self) -> dict:
         return {

@@ -23,9 +23,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from settlement.calculate import calculate_period  # noqa: E402
-from settlement.reference import Contract, register_contract, register_platform  # noqa: E402
-from settlement.warehouse import warehouse  # noqa: E402
+from settlement.calculate import calculate_period
+from settlement.reference import Contract, register_contract, register_platform
+from settlement.warehouse import warehouse
 
 
 def peak_rss_gib() -> float:

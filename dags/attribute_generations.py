@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
+from _common import (
+    ATTRIBUTION_SHARES,
+    DEFAULT_ARGS,
+    RAW_GENERATIONS,
+    START_DATE,
+    endpoint,
+    settings,
+    task_run_id,
+)
 from airflow.sdk import dag, task
 
-from _common import ATTRIBUTION_SHARES, DEFAULT_ARGS, RAW_GENERATIONS, START_DATE, endpoint, settings, task_run_id
 from settlement import attribution_runs, platforms
 
 

@@ -6,10 +6,10 @@ from __future__ import annotations
 import os
 from datetime import timedelta
 
+from _common import DEFAULT_ARGS, START_DATE, settings, task_run_id
 from airflow.sdk import dag, get_current_context, task
 from airflow.timetables.interval import CronDataIntervalTimetable
 
-from _common import DEFAULT_ARGS, START_DATE, settings, task_run_id
 from settlement import calculate, lifecycle, statements
 
 APPROVAL_POKE_SECONDS = float(os.environ.get("TRIBUTARY_APPROVAL_POKE_SECONDS", "60"))

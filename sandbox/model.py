@@ -121,6 +121,16 @@ class GPT(nn.Module):
             )
         return logits, loss
 
+    def hidden_states(self, idx: torch.Tensor) -> torch.Tensor:
+        """Final-layer hidden states (B, T, n_embd) after ln_f: what similarity embeds."""
+        T = idx.size(1)
+        if T > self.config.block_size:
+            raise ValueError(f"sequence of {T} tokens exceeds block_size {self.config.block_size}")
+        x = self.drop(self.wte(idx) + self.wpe(torch.arange(T, device=idx.device)))
+        for block in self.blocks:
+            x = block(x)
+        return self.ln_f(x)
+
     def token_nll(self, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Per-token NLL (B, T-1) of predicting idx[:, 1:], and the mask of real targets."""
         logits, _ = self(idx[:, :-1])

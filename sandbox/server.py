@@ -7,6 +7,11 @@ API (docs/generation-log-api.yaml): every call needs `Authorization: Bearer <tok
 - GET /v1/generations?start=&end=&page_size=&cursor=   records with start <= created_at < end
 - GET /v1/generations/manifest?start=&end=             how many records and how much revenue
 - GET /v1/models, /v1/models/{version}, /v1/models/{version}/files/{name}   licensed models
+
+Every answer carries X-RateLimit-Limit/Remaining/Reset; past the limit it is a 429 with
+Retry-After. `--faults JSON` (or SANDBOX_FAULTS) switches on seeded fault injection
+(sandbox/faults.py): errors, throttling, slow and broken bodies, duplicates, disorder, late
+and invalid records.
 """
 
 from __future__ import annotations
@@ -20,16 +25,20 @@ import secrets
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections import defaultdict
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
+from typing import Self
 
 import requests
 import uvicorn
 from fastapi import Depends, FastAPI, HTTPException, Query, Request
-from fastapi.responses import FileResponse, JSONResponse
+from fastapi.responses import FileResponse, JSONResponse, Response
+
+from sandbox.faults import FaultConfig, corrupt, delivery, late_mask, transport_fault
 
 MAX_PAGE = 1000
 # The platform's training data stays with the platform: licensors receive the manifest
@@ -39,18 +48,20 @@ PRIVATE_FILES = {"train_tokens.parquet"}
 
 def _parse_ts(value: str, name: str) -> datetime:
     try:
-        ts = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        ts = datetime.fromisoformat(value)
     except ValueError as exc:
         raise HTTPException(400, {"error": "bad_request", "message": f"{name}: {exc}"}) from exc
     if ts.tzinfo is None:
-        raise HTTPException(400, {"error": "bad_request", "message": f"{name} must carry a UTC offset"})
+        raise HTTPException(
+            400, {"error": "bad_request", "message": f"{name} must carry a UTC offset"}
+        )
     return ts
 
 
 def _record_time(record: dict) -> datetime:
     """When the platform itself filed a record. It files by its own clock, treating a time
     without offset as UTC, so a sloppy record still reaches clients (who must reject it)."""
-    ts = datetime.fromisoformat(str(record["created_at"]).replace("Z", "+00:00"))
+    ts = datetime.fromisoformat(str(record["created_at"]))
     return ts if ts.tzinfo else ts.replace(tzinfo=UTC)
 
 
@@ -69,11 +80,29 @@ def _decode_cursor(cursor: str, start: str, end: str) -> int:
         raise HTTPException(400, {"error": "bad_cursor", "message": str(exc)}) from exc
 
 
-def create_app(log_path: Path, models_dir: Path, token: str) -> FastAPI:
+def create_app(
+    log_path: Path, models_dir: Path, token: str, faults: FaultConfig | None = None
+) -> FastAPI:
+    faults = faults or FaultConfig()
     records = [json.loads(line) for line in log_path.read_text().splitlines() if line.strip()]
     records.sort(key=lambda r: (r["created_at"], r["generation_id"]))
-    stamps = [_record_time(r) for r in records]
-    app = FastAPI(title="Sandbox platform: Generation Log API", version="1.0")
+    records, planted_invalid = corrupt(records, faults)
+    # A record is filed by the platform's clock; a corrupted timestamp keeps its filing time.
+    stamps = [_record_time({"created_at": r.pop("_filed_at", r["created_at"])}) for r in records]
+    late = late_mask(records, faults)
+    state = {
+        "released": set(),
+        "pulled": set(),
+        "attempts": defaultdict(int),
+        "rate": [0.0, 0],
+        "injected": defaultdict(int),
+    }
+    lock = threading.Lock()
+    app = FastAPI(title="Sandbox platform: Generation Log API", version="1.1")
+    app.state.planted_invalid = planted_invalid
+    app.state.late_ids = {
+        r["generation_id"] for r, is_late in zip(records, late, strict=True) if is_late
+    }
 
     def authorised(request: Request) -> None:
         header = request.headers.get("authorization", "")
@@ -85,25 +114,97 @@ def create_app(log_path: Path, models_dir: Path, token: str) -> FastAPI:
                 headers={"WWW-Authenticate": "Bearer"},
             )
 
-    def window(start: str, end: str) -> list[dict]:
+    def bounds(start: str, end: str) -> tuple[datetime, datetime]:
         lo, hi = _parse_ts(start, "start"), _parse_ts(end, "end")
         if hi <= lo:
             raise HTTPException(400, {"error": "bad_request", "message": "end must be after start"})
-        return [r for r, ts in zip(records, stamps, strict=True) if lo <= ts < hi]
+        return lo, hi
+
+    def window(start: str, end: str) -> list[dict]:
+        lo, hi = bounds(start, end)
+        with lock:
+            # Late records of a window pulled before become visible once the client asks about
+            # another window: the platform filed them after the first pull.
+            for plo, phi in list(state["pulled"]):
+                if phi <= lo or plo >= hi:
+                    state["released"].add((plo, phi))
+                    state["pulled"].discard((plo, phi))
+            released = set(state["released"])
+        return [
+            r
+            for r, ts, is_late in zip(records, stamps, late, strict=True)
+            if lo <= ts < hi and (not is_late or any(a <= ts < b for a, b in released))
+        ]
+
+    @app.middleware("http")
+    async def rate_limit_and_faults(request: Request, call_next):
+        now = time.time()
+        with lock:
+            if now - state["rate"][0] >= 60:
+                state["rate"] = [now, 0]
+            state["rate"][1] += 1
+            used, reset = state["rate"][1], int(state["rate"][0] + 60 - now) + 1
+            key = f"{request.url.path}?{sorted(request.query_params.multi_items())}"
+            attempt = state["attempts"][key]
+            state["attempts"][key] += 1
+            on_log = request.url.path.startswith("/v1/generations")
+            fault = transport_fault(faults, key, attempt) if on_log else None
+            if fault:
+                state["injected"][fault] += 1
+        limit = faults.rate_limit_per_minute
+        headers = {
+            "X-RateLimit-Limit": str(limit),
+            "X-RateLimit-Remaining": str(max(limit - used, 0)),
+            "X-RateLimit-Reset": str(reset),
+        }
+        if used > limit or fault == "rate_limit":
+            retry = reset if used > limit else faults.retry_after_s
+            body = {"error": "rate_limited", "message": f"too many requests; retry after {retry} s"}
+            return JSONResponse(body, 429, headers=headers | {"Retry-After": str(retry)})
+        if fault == "error":
+            code = 500 if attempt % 2 == 0 else 503
+            body = {"error": "unavailable", "message": f"injected HTTP {code}"}
+            return JSONResponse(body, code, headers=headers)
+        if fault == "slow":
+            await _sleep(faults.slow_s)
+        response = await call_next(request)
+        for k, v in headers.items():
+            response.headers[k] = v
+        if fault in ("truncated", "malformed") and response.status_code == 200:
+            body = b"".join([chunk async for chunk in response.body_iterator])
+            cut = (
+                body[: max(len(body) // 2, 1)]
+                if fault == "truncated"
+                else b"<html>502 Bad Gateway</html>"
+            )
+            return Response(cut, 200, headers=headers, media_type="application/json")
+        return response
 
     @app.exception_handler(HTTPException)
     async def error_body(_: Request, exc: HTTPException) -> JSONResponse:
-        body = exc.detail if isinstance(exc.detail, dict) else {"error": "error", "message": str(exc.detail)}
+        body = (
+            exc.detail
+            if isinstance(exc.detail, dict)
+            else {"error": "error", "message": str(exc.detail)}
+        )
         return JSONResponse(body, status_code=exc.status_code, headers=exc.headers)
 
     @app.get("/v1/generations", dependencies=[Depends(authorised)])
     def generations(
-        start: str, end: str, page_size: int = Query(200, ge=1, le=MAX_PAGE), cursor: str | None = None
+        start: str,
+        end: str,
+        page_size: int = Query(200, ge=1, le=MAX_PAGE),
+        cursor: str | None = None,
     ) -> dict:
-        rows = window(start, end)
+        if faults.latency_s:
+            time.sleep(faults.latency_s)
+        rows = delivery(window(start, end), faults, f"{start}/{end}")
         offset = _decode_cursor(cursor, start, end) if cursor else 0
         page = rows[offset : offset + page_size]
         nxt = offset + len(page)
+        if nxt >= len(rows):
+            with lock:
+                state["pulled"].add(bounds(start, end))
         return {
             "records": page,
             "next_cursor": _encode_cursor(start, end, nxt) if nxt < len(rows) else None,
@@ -114,10 +215,12 @@ def create_app(log_path: Path, models_dir: Path, token: str) -> FastAPI:
         rows = window(start, end)
         revenue: dict[str, Decimal] = defaultdict(Decimal)
         for r in rows:
-            revenue[r["revenue"]["currency"]] += Decimal(r["revenue"]["amount"])
+            if isinstance(r.get("revenue"), dict):
+                revenue[r["revenue"]["currency"]] += Decimal(r["revenue"]["amount"])
         return {
             "start": start,
             "end": end,
+            "schema_version": 1,
             "count": len(rows),
             "revenue": {cur: str(amount) for cur, amount in sorted(revenue.items())},
         }
@@ -125,8 +228,25 @@ def create_app(log_path: Path, models_dir: Path, token: str) -> FastAPI:
     def model_dir(version: str) -> Path:
         path = models_dir / version
         if "/" in version or ".." in version or not (path / "model_version.json").exists():
-            raise HTTPException(404, {"error": "not_found", "message": f"no model version {version!r}"})
+            raise HTTPException(
+                404, {"error": "not_found", "message": f"no model version {version!r}"}
+            )
         return path
+
+    @app.get("/healthz")
+    def healthz() -> dict:
+        return {"ok": True}
+
+    @app.get("/_sandbox/faults")
+    def injected() -> dict:
+        """Sandbox only, not part of the API: which faults were injected, for tests to check."""
+        with lock:
+            return {
+                "transport": dict(state["injected"]),
+                "late_released_windows": len(state["released"]),
+                "invalid": planted_invalid,
+                "late_ids": sorted(app.state.late_ids),
+            }
 
     @app.get("/v1/models", dependencies=[Depends(authorised)])
     def models() -> dict:
@@ -160,6 +280,12 @@ def create_app(log_path: Path, models_dir: Path, token: str) -> FastAPI:
     return app
 
 
+async def _sleep(seconds: float) -> None:
+    import asyncio
+
+    await asyncio.sleep(seconds)
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -170,8 +296,20 @@ class SandboxServer:
     """Runs the server as its own process, as a real platform would be: started, waited for,
     stopped. Used by the demo and the end-to-end tests."""
 
-    def __init__(self, log_path: Path, models_dir: Path, token: str, port: int | None = None):
-        self.log_path, self.models_dir, self.token = log_path, models_dir, token
+    def __init__(
+        self,
+        log_path: Path,
+        models_dir: Path,
+        token: str,
+        port: int | None = None,
+        faults: FaultConfig | None = None,
+    ):
+        self.log_path, self.models_dir, self.token, self.faults = (
+            log_path,
+            models_dir,
+            token,
+            faults,
+        )
         self.port = port or free_port()
         self.proc: subprocess.Popen | None = None
 
@@ -179,19 +317,25 @@ class SandboxServer:
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def __enter__(self) -> SandboxServer:
+    def __enter__(self) -> Self:
         env = dict(os.environ, SANDBOX_TOKEN=self.token)
         cmd = [
             sys.executable, "-m", "sandbox.server", "--log", str(self.log_path),
             "--models", str(self.models_dir), "--port", str(self.port), "--token-env", "SANDBOX_TOKEN",
         ]  # fmt: skip
-        self.proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        if self.faults:
+            cmd += ["--faults", self.faults.to_json()]
+        self.proc = subprocess.Popen(
+            cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+        )
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"sandbox server exited: {self.proc.stderr.read().decode()[-2000:]}")
+                raise RuntimeError(
+                    f"sandbox server exited: {self.proc.stderr.read().decode()[-2000:]}"
+                )
             try:
-                requests.get(f"{self.base_url}/v1/models", timeout=1)
+                requests.get(f"{self.base_url}/healthz", timeout=1)
                 return self
             except requests.ConnectionError:
                 time.sleep(0.2)
@@ -208,17 +352,26 @@ class SandboxServer:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--log", type=Path, required=True, help="generation log, JSON Lines")
     ap.add_argument("--models", type=Path, required=True, help="folder of licensed model versions")
     ap.add_argument("--host", default="127.0.0.1")
     ap.add_argument("--port", type=int, default=8765)
-    ap.add_argument("--token-env", default="SANDBOX_TOKEN", help="variable holding the bearer token")
+    ap.add_argument(
+        "--token-env", default="SANDBOX_TOKEN", help="variable holding the bearer token"
+    )
+    ap.add_argument(
+        "--faults",
+        default=os.environ.get("SANDBOX_FAULTS"),
+        help="fault injection, JSON or @file (sandbox/faults.py)",
+    )
     args = ap.parse_args()
     token = os.environ.get(args.token_env)
     if not token:
         sys.exit(f"set {args.token_env} to the bearer token clients must present")
-    app = create_app(args.log, args.models, token)
+    app = create_app(args.log, args.models, token, FaultConfig.from_json(args.faults))
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning", access_log=False)
 
 

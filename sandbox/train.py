@@ -103,6 +103,74 @@ def _checkpoint_steps(steps: int, n: int) -> list[int]:
     return sorted({math.ceil(steps * (i + 1) / n) for i in range(n)})
 
 
+def fit_gpt(
+    tokens: list[list[int]],
+    config: GPTConfig,
+    steps: int,
+    batch_size: int,
+    lr: float,
+    seed: int,
+    checkpoint_steps: list[int] | tuple[int, ...] = (),
+    on_checkpoint=None,
+    log_every: int = 50,
+    keep: list[bool] | None = None,
+) -> tuple[GPT, list[float]]:
+    """Train a GPT in memory; the loop train_model_version stores, and the evaluation's
+    retraining on subsets (attribution/evaluate.py) reuses without writing a folder.
+
+    keep: optional mask over tokens; excluded examples are dropped from the batches they are
+    drawn into, and the batches are drawn exactly as without the mask. Retraining "without
+    work i" then differs from the full run only by i's contribution, not by a reshuffled
+    data order, which otherwise moves a generation's loss more than any single work does.
+    """
+    if keep is not None and len(keep) != len(tokens):
+        raise ValueError(f"keep mask has {len(keep)} entries for {len(tokens)} sequences")
+    torch.manual_seed(seed)
+    gen = torch.Generator().manual_seed(seed)
+    model = GPT(config)
+    model.train()
+    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.01, betas=(0.9, 0.99))
+    warmup = max(1, steps // 20)
+
+    def lr_at(step: int) -> float:
+        # Linear warmup then cosine to 10 %: the usual recipe that a short run tolerates.
+        if step < warmup:
+            return lr * (step + 1) / warmup
+        frac = (step - warmup) / max(1, steps - warmup)
+        return lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * frac)))
+
+    losses: list[float] = []
+    t0 = time.perf_counter()
+    n = len(tokens)
+    for step in range(1, steps + 1):
+        ix = torch.randint(n, (min(batch_size, n),), generator=gen).tolist()
+        if keep is not None:
+            ix = [i for i in ix if keep[i]]
+            if not ix:
+                continue  # nothing of this batch is kept; the learning-rate schedule goes on
+        batch = pad_batch([tokens[i] for i in ix])
+        for g in opt.param_groups:
+            g["lr"] = lr_at(step - 1)
+        _, loss = model(batch[:, :-1], batch[:, 1:])
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        losses.append(loss.item())
+        if log_every and (step % log_every == 0 or step == steps):
+            recent = losses[-log_every:]
+            log.info(
+                "step %d/%d loss %.4f (%.1fs)",
+                step,
+                steps,
+                sum(recent) / len(recent),
+                time.perf_counter() - t0,
+            )
+        if step in checkpoint_steps and on_checkpoint is not None:
+            on_checkpoint(step, model)
+    return model.eval(), losses
+
+
 @contextmanager
 def torch_threads(n: int) -> Iterator[None]:
     """Run with n intra-op threads, then restore.
@@ -145,53 +213,23 @@ def _train_model_version(
     out_root = Path(out_root)
     out_root.mkdir(parents=True, exist_ok=True)
 
-    torch.manual_seed(seed)
-    gen = torch.Generator().manual_seed(seed)
-    model = GPT(config)
-    model.train()
-    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.01, betas=(0.9, 0.99))
-    warmup = max(1, steps // 20)
-
-    def lr_at(step: int) -> float:
-        # Linear warmup then cosine to 10 %: the usual recipe that a short run tolerates.
-        if step < warmup:
-            return lr * (step + 1) / warmup
-        frac = (step - warmup) / max(1, steps - warmup)
-        return lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * frac)))
-
     ckpt_steps = _checkpoint_steps(steps, n_checkpoints)
     tmp = Path(tempfile.mkdtemp(prefix=".training-", dir=out_root))
     tmp.chmod(0o755)  # mkdtemp makes it private; a model version is meant to be read by others
     try:
         (tmp / "checkpoints").mkdir()
         ckpt_names: list[str] = []
-        losses: list[float] = []
         t0 = time.perf_counter()
         n = len(tokens)
-        for step in range(1, steps + 1):
-            ix = torch.randint(n, (min(batch_size, n),), generator=gen).tolist()
-            batch = pad_batch([tokens[i] for i in ix])
-            for g in opt.param_groups:
-                g["lr"] = lr_at(step - 1)
-            _, loss = model(batch[:, :-1], batch[:, 1:])
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-            opt.step()
-            losses.append(loss.item())
-            if step % log_every == 0 or step == steps:
-                recent = losses[-log_every:]
-                log.info(
-                    "step %d/%d loss %.4f (%.1fs)",
-                    step,
-                    steps,
-                    sum(recent) / len(recent),
-                    time.perf_counter() - t0,
-                )
-            if step in ckpt_steps:
-                name = f"ckpt-{step}.pt"
-                torch.save(model.state_dict(), tmp / "checkpoints" / name)
-                ckpt_names.append(name)
+
+        def save(step: int, model: GPT) -> None:
+            name = f"ckpt-{step}.pt"
+            torch.save(model.state_dict(), tmp / "checkpoints" / name)
+            ckpt_names.append(name)
+
+        _, losses = fit_gpt(
+            tokens, config, steps, batch_size, lr, seed, ckpt_steps, save, log_every
+        )
 
         tail = losses[-max(1, steps // 10) :]
         train_loss = sum(tail) / len(tail)
@@ -204,7 +242,7 @@ def _train_model_version(
             "optimizer": "AdamW",
             "weight_decay": 0.01,
             "betas": [0.9, 0.99],
-            "warmup_steps": warmup,
+            "warmup_steps": max(1, steps // 20),
             "grad_clip": 1.0,
             "torch_threads": torch.get_num_threads(),
             "torch_version": torch.__version__,
@@ -349,6 +387,10 @@ class ModelVersion:
 
 def load_model_version(path: Path) -> ModelVersion:
     path = Path(path)
+    # Name the missing piece: attribution without a manifest cannot say what it paid for.
+    for name in ("model_version.json", "config.json", "tokenizer.json", "manifest.parquet"):
+        if not (path / name).exists():
+            raise FileNotFoundError(f"model version folder {path} has no {name}")
     info = json.loads((path / "model_version.json").read_text())
     cfg = json.loads((path / "config.json").read_text())
     return ModelVersion(

@@ -74,8 +74,6 @@ def attribute_shard(settings: Settings, shard: dict, run_id: str) -> dict:
     if not model:
         raise RuntimeError(f"model version {shard['model_version']} of {shard['platform_id']} is not registered")
     local_path, method, top_k = model[0]["local_path"], model[0]["method"], model[0]["top_k"]
-    if method != "trak":
-        raise ValueError(f"contract of {shard['platform_id']} names method {method!r}; this build has 'trak'")
     mv_dir = Path(local_path)
     manifest = pd.read_parquet(mv_dir / "manifest.parquet")
     shares, rejected = attribute_generations(
@@ -83,6 +81,7 @@ def attribute_shard(settings: Settings, shard: dict, run_id: str) -> dict:
         [(gid, list(tokens)) for gid, tokens in gens],
         cache_dir=settings.features,
         top_k=int(top_k),
+        method=method,  # the platform contract names the method: trak | unlearning | similarity
         run_id=run_id,
         train_tokens=training_tokens(manifest, settings.catalog / "tokens.parquet"),
     )
@@ -94,7 +93,7 @@ def attribute_shard(settings: Settings, shard: dict, run_id: str) -> dict:
     rejected.assign(platform_id=shard["platform_id"]).astype(str).to_parquet(rejected_path, index=False)
     params_json = shares["params_json"].iloc[0] if len(shares) else "{}"
     return {
-        **shard, "run_id": run_id, "shares_path": str(shares_path), "rejected_path": str(rejected_path),
+        **shard, "run_id": run_id, "method": method, "shares_path": str(shares_path), "rejected_path": str(rejected_path),
         "n_generations": len(gens), "n_rejected": len(rejected), "params_json": params_json,
     }  # fmt: skip
 
@@ -116,7 +115,7 @@ def load_attribution(settings: Settings, results: list[dict]) -> dict:
             run_sql(
                 con, "loads/attribution_run",
                 {"run_id": r["run_id"], "platform_id": r["platform_id"], "model_version": r["model_version"],
-                 "method": "trak", "params_json": r["params_json"], "n_generations": r["n_generations"],
+                 "method": r["method"], "params_json": r["params_json"], "n_generations": r["n_generations"],
                  "n_rejected": r["n_rejected"], "now": now},
             )  # fmt: skip
             loaded["share_rows"] += query(con, "marts/row_counts", count)[0]["attribution_shares"] - before

@@ -10,11 +10,14 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
+import random
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
+from email.utils import parsedate_to_datetime
 from pathlib import Path
 
 import pandas as pd
@@ -29,7 +32,15 @@ log = logging.getLogger(__name__)
 SUPPORTED_SCHEMA_VERSIONS = {1}
 # ISO 4217 codes we can settle in; anything else is quarantined rather than guessed at.
 KNOWN_CURRENCIES = {"USD", "EUR", "GBP", "JPY", "CAD", "AUD", "CHF", "SEK", "BRL"}
-REQUIRED = ("generation_id", "model_version", "created_at", "style", "output", "territory", "revenue")
+REQUIRED = (
+    "generation_id",
+    "model_version",
+    "created_at",
+    "style",
+    "output",
+    "territory",
+    "revenue",
+)
 
 
 class IngestError(RuntimeError):
@@ -50,63 +61,188 @@ class PlatformEndpoint:
     base_url: str
     token: str = field(repr=False)  # never printed, never logged
 
+    @classmethod
+    def from_env(cls, platform_id: str) -> PlatformEndpoint:
+        """For library use outside Airflow: TRIBUTARY_PLATFORM_<ID>_URL and _TOKEN."""
+        prefix = f"TRIBUTARY_PLATFORM_{platform_id.upper().replace('-', '_')}"
+        url, token = os.environ.get(f"{prefix}_URL"), os.environ.get(f"{prefix}_TOKEN")
+        if not url or not token:
+            raise IngestError(f"platform {platform_id}: set {prefix}_URL and {prefix}_TOKEN")
+        return cls(platform_id, url, token)
+
+
+@dataclass(frozen=True)
+class ClientOptions:
+    """How patient the client is. Defaults suit a real platform; tests shorten them by env."""
+
+    timeout: float = 10.0  # seconds per request
+    retries: int = 6  # further attempts after the first
+    backoff: float = 0.5  # first wait; doubles per attempt, with jitter
+    max_wait: float = 60.0  # no single wait (Retry-After included) is longer than this
+    page_size: int = 200
+
+    @classmethod
+    def from_env(cls) -> ClientOptions:
+        env = os.environ.get
+        return cls(
+            timeout=float(env("TRIBUTARY_INGEST_TIMEOUT", cls.timeout)),
+            retries=int(env("TRIBUTARY_INGEST_RETRIES", cls.retries)),
+            backoff=float(env("TRIBUTARY_INGEST_BACKOFF", cls.backoff)),
+            max_wait=float(env("TRIBUTARY_INGEST_MAX_WAIT", cls.max_wait)),
+            page_size=int(env("TRIBUTARY_INGEST_PAGE_SIZE", cls.page_size)),
+        )
+
+
+RETRYABLE_STATUS = (429, 500, 502, 503, 504)
+_sleep = time.sleep  # one seam, so tests record waits instead of sleeping them
+
 
 class GenerationLogClient:
     """HTTP client of the Generation Log API (docs/generation-log-api.yaml)."""
 
     def __init__(
-        self, endpoint: PlatformEndpoint, page_size: int = 200, timeout: float = 10.0, retries: int = 5
+        self,
+        endpoint: PlatformEndpoint,
+        page_size: int | None = None,
+        timeout: float | None = None,
+        retries: int | None = None,
+        options: ClientOptions | None = None,
     ):
-        self.endpoint, self.page_size, self.timeout, self.retries = endpoint, page_size, timeout, retries
+        opts = options or ClientOptions.from_env()
+        if timeout is not None or retries is not None:
+            opts = replace(
+                opts,
+                timeout=timeout or opts.timeout,
+                retries=opts.retries if retries is None else retries,
+            )
+        self.endpoint, self.page_size, self.options = endpoint, page_size or opts.page_size, opts
         self.session = requests.Session()
+        # The token lives only in this header; requests never logs headers and neither do we.
         self.session.headers["Authorization"] = f"Bearer {endpoint.token}"
+        self._rng = random.Random()
 
-    def _get(self, path: str, params: dict | None = None, stream: bool = False) -> requests.Response:
-        url = f"{self.endpoint.base_url.rstrip('/')}{path}"
-        for attempt in range(self.retries + 1):
+    def _wait(self, attempt: int, retry_after: str | None = None) -> float:
+        if retry_after:
             try:
-                resp = self.session.get(url, params=params, timeout=self.timeout, stream=stream)
-            except (requests.ConnectionError, requests.Timeout) as exc:
-                if attempt == self.retries:
-                    raise IngestError(f"{self.endpoint.platform_id}: {path} unreachable: {exc}") from exc
-                time.sleep(min(2**attempt * 0.2, 10))
-                continue
-            if resp.status_code == 401:
-                raise AuthenticationError(
-                    f"platform {self.endpoint.platform_id} refused the token (HTTP 401 on {path}); "
-                    "check the Airflow Connection's password"
+                wait = float(retry_after)
+            except ValueError:  # an HTTP-date
+                try:
+                    wait = (parsedate_to_datetime(retry_after) - datetime.now(UTC)).total_seconds()
+                except (TypeError, ValueError):
+                    wait = self.options.backoff * 2**attempt
+        else:
+            # Full jitter: concurrent workers retrying one platform do not retry in step.
+            wait = self.options.backoff * 2**attempt * (0.5 + self._rng.random() / 2)
+        return max(0.0, min(wait, self.options.max_wait))
+
+    def _get(
+        self, path: str, params: dict | None = None, stream: bool = False
+    ) -> requests.Response:
+        return self._request(path, params, stream=stream)[0]
+
+    def _get_json(self, path: str, params: dict | None = None, shape=None) -> dict:
+        return self._request(path, params, shape=shape or (lambda b: isinstance(b, dict)))[1]
+
+    def _request(self, path: str, params: dict | None, stream: bool = False, shape=None):
+        """GET with retries. Connection errors, timeouts, 429/5xx and bodies that are cut short
+        or not the JSON the API promises are all retried; 401 and other 4xx are not."""
+        url = f"{self.endpoint.base_url.rstrip('/')}{path}"
+        pid, problem = self.endpoint.platform_id, ""
+        for attempt in range(self.options.retries + 1):
+            retry_after = None
+            try:
+                resp = self.session.get(
+                    url, params=params, timeout=self.options.timeout, stream=stream
                 )
-            if resp.status_code in (429, 500, 502, 503, 504) and attempt < self.retries:
-                wait = float(resp.headers.get("Retry-After", min(2**attempt * 0.2, 10)))
-                log.warning("%s: HTTP %s on %s, retrying in %.1fs", self.endpoint.platform_id, resp.status_code, path, wait)
-                time.sleep(wait)
-                continue
-            if resp.status_code != 200:
-                raise IngestError(
-                    f"{self.endpoint.platform_id}: HTTP {resp.status_code} on {path}: {resp.text[:300]}"
-                )
-            return resp
-        raise AssertionError("unreachable")
+            except requests.RequestException as exc:
+                problem = f"{type(exc).__name__}"
+            else:
+                if resp.status_code == 401:
+                    raise AuthenticationError(
+                        f"platform {pid} refused the token (HTTP 401 on {path}); "
+                        "check the Airflow Connection's password"
+                    )
+                if resp.status_code in RETRYABLE_STATUS:
+                    problem, retry_after = (
+                        f"HTTP {resp.status_code}",
+                        resp.headers.get("Retry-After"),
+                    )
+                elif resp.status_code != 200:
+                    raise IngestError(
+                        f"platform {pid}: HTTP {resp.status_code} on {path}: {resp.text[:300]}"
+                    )
+                else:
+                    self._respect_rate_limit(resp)
+                    if shape is None:
+                        return resp, None
+                    try:
+                        body = resp.json()
+                        if shape(body):
+                            return resp, body
+                        problem = "response body misses required fields"
+                    except (ValueError, requests.RequestException):
+                        problem = f"response body is not complete JSON ({len(resp.content)} bytes)"
+            if attempt == self.options.retries:
+                break
+            wait = self._wait(attempt, retry_after)
+            log.warning("%s: %s on %s, retry %d in %.1fs", pid, problem, path, attempt + 1, wait)
+            _sleep(wait)
+        raise IngestError(
+            f"platform {pid}: {path} failed after {self.options.retries + 1} attempts: {problem}"
+        )
+
+    def _respect_rate_limit(self, resp: requests.Response) -> None:
+        """Out of requests for this rate-limit window: wait for its reset instead of being
+        refused with a 429 on the next call."""
+        if resp.status_code == 200 and resp.headers.get("X-RateLimit-Remaining") == "0":
+            try:
+                wait = min(float(resp.headers.get("X-RateLimit-Reset", "1")), self.options.max_wait)
+            except ValueError:
+                wait = 1.0
+            log.info("%s: rate limit reached, waiting %.1fs", self.endpoint.platform_id, wait)
+            _sleep(wait)
 
     def pages(self, start: datetime, end: datetime) -> Iterator[list[dict]]:
         params = {"start": _iso(start), "end": _iso(end), "page_size": self.page_size}
         cursor = None
         while True:
-            body = self._get("/v1/generations", dict(params, **({"cursor": cursor} if cursor else {}))).json()
+            body = self._get_json(
+                "/v1/generations",
+                dict(params, **({"cursor": cursor} if cursor else {})),
+                shape=lambda b: (
+                    isinstance(b, dict)
+                    and isinstance(b.get("records"), list)
+                    and "next_cursor" in b
+                ),
+            )
             yield body["records"]
             cursor = body.get("next_cursor")
             if not cursor:
                 return
 
     def manifest(self, start: datetime, end: datetime) -> dict:
-        return self._get("/v1/generations/manifest", {"start": _iso(start), "end": _iso(end)}).json()
+        return self._get_json(
+            "/v1/generations/manifest",
+            {"start": _iso(start), "end": _iso(end)},
+            shape=lambda b: (
+                isinstance(b, dict)
+                and isinstance(b.get("count"), int)
+                and isinstance(b.get("revenue"), dict)
+            ),
+        )
 
     def model_versions(self) -> list[str]:
-        return self._get("/v1/models").json()["model_versions"]
+        return self._get_json(
+            "/v1/models",
+            shape=lambda b: isinstance(b, dict) and isinstance(b.get("model_versions"), list),
+        )["model_versions"]
 
     def download_model_version(self, version: str, dest: Path) -> dict:
         """Fetch a licensed model version and check every file against the platform's sha256."""
-        info = self._get(f"/v1/models/{version}").json()
+        info = self._get_json(
+            f"/v1/models/{version}",
+            shape=lambda b: isinstance(b, dict) and isinstance(b.get("files"), list),
+        )
         for f in info["files"]:
             target = dest / f["name"]
             if target.exists() and _sha256(target) == f["sha256"]:
@@ -114,7 +250,9 @@ class GenerationLogClient:
             target.parent.mkdir(parents=True, exist_ok=True)
             data = self._get(f"/v1/models/{version}/files/{f['name']}").content
             if hashlib.sha256(data).hexdigest() != f["sha256"]:
-                raise IngestError(f"{version}/{f['name']}: sha256 differs from the platform's listing")
+                raise IngestError(
+                    f"{version}/{f['name']}: sha256 differs from the platform's listing"
+                )
             target.write_bytes(data)
         return info
 
@@ -133,7 +271,9 @@ class Rejection:
     reason: str
 
 
-def validate(rec: dict, model_versions: set[str], start: datetime, end: datetime) -> dict | Rejection:
+def validate(
+    rec: dict, model_versions: set[str], start: datetime, end: datetime
+) -> dict | Rejection:
     """A loadable row, or the first rule the record breaks, in words that name the record."""
     gid = rec.get("generation_id") if isinstance(rec, dict) else None
     who = f"generation {gid!r}" if gid else "record without generation_id"
@@ -143,19 +283,25 @@ def validate(rec: dict, model_versions: set[str], start: datetime, end: datetime
     if missing:
         return Rejection("missing_field", f"{who}: missing field(s) {', '.join(missing)}")
     if rec.get("schema_version", 1) not in SUPPORTED_SCHEMA_VERSIONS:
-        return Rejection("schema_version", f"{who}: schema_version {rec.get('schema_version')!r} not supported")
+        return Rejection(
+            "schema_version", f"{who}: schema_version {rec.get('schema_version')!r} not supported"
+        )
     try:
-        created = datetime.fromisoformat(str(rec["created_at"]).replace("Z", "+00:00"))
+        created = datetime.fromisoformat(str(rec["created_at"]))
         if created.tzinfo is None:
             raise ValueError("no UTC offset")
     except ValueError as exc:
         return Rejection("bad_timestamp", f"{who}: created_at {rec['created_at']!r}: {exc}")
     if not start <= created < end:
         return Rejection(
-            "outside_window", f"{who}: created_at {rec['created_at']} outside window [{_iso(start)}, {_iso(end)})"
+            "outside_window",
+            f"{who}: created_at {rec['created_at']} outside window [{_iso(start)}, {_iso(end)})",
         )
     if rec["model_version"] not in model_versions:
-        return Rejection("unknown_model_version", f"{who}: model_version {rec['model_version']!r} is not licensed")
+        return Rejection(
+            "unknown_model_version",
+            f"{who}: model_version {rec['model_version']!r} is not licensed",
+        )
     revenue = rec["revenue"]
     try:
         amount = Decimal(str(revenue["amount"]))
@@ -163,7 +309,9 @@ def validate(rec: dict, model_versions: set[str], start: datetime, end: datetime
     except (InvalidOperation, KeyError, TypeError):
         return Rejection("bad_revenue", f"{who}: revenue {revenue!r} is not {{amount, currency}}")
     if not amount.is_finite() or amount < 0:
-        return Rejection("negative_revenue", f"{who}: revenue amount {revenue['amount']} is negative")
+        return Rejection(
+            "negative_revenue", f"{who}: revenue amount {revenue['amount']} is negative"
+        )
     if amount != amount.quantize(Decimal("0.000001")):
         return Rejection("revenue_precision", f"{who}: revenue {amount} has more than 6 decimals")
     if currency not in KNOWN_CURRENCIES:
@@ -173,7 +321,9 @@ def validate(rec: dict, model_versions: set[str], start: datetime, end: datetime
         return Rejection("bad_output", f"{who}: output.tokens must be a non-empty list of integers")
     territory = str(rec["territory"])
     if len(territory) != 2 or not territory.isalpha() or not territory.isupper():
-        return Rejection("bad_territory", f"{who}: territory {territory!r} is not an ISO 3166 alpha-2 code")
+        return Rejection(
+            "bad_territory", f"{who}: territory {territory!r} is not an ISO 3166 alpha-2 code"
+        )
     return {
         "generation_id": str(gid),
         "model_version": rec["model_version"],
@@ -217,23 +367,76 @@ def ingest_window(
     start: datetime,
     end: datetime,
     run_id: str,
-    page_size: int = 200,
+    page_size: int | None = None,
+    client: GenerationLogClient | None = None,
 ) -> dict:
     """Pull [start, end) from one platform and land it. Safe to re-run: nothing doubles."""
-    client = GenerationLogClient(endpoint, page_size=page_size)
+    client = client or GenerationLogClient(endpoint, page_size=page_size)
     licensed = set(client.model_versions())
+    for attempt in range(2):
+        received, rows, rejected = _pull(client, licensed, start, end)
+        manifest = client.manifest(start, end)
+        try:
+            _reconcile(endpoint.platform_id, start, end, manifest, received)
+            break
+        except ReconciliationError:
+            # The platform may have filed records while we paged; one fresh pull tells a
+            # moving window from a real mismatch.
+            if attempt:
+                raise
+            log.warning(
+                "%s: window %s did not reconcile, pulling it again",
+                endpoint.platform_id,
+                _iso(start),
+            )
+
+    table = pa.Table.from_pylist(
+        [dict(r, platform_id=endpoint.platform_id) for r in rows.values()], schema=RAW_SCHEMA
+    )
+    raw_file = _write_raw_parquet(table, lake, endpoint.platform_id, start, end)
+    quarantine = _quarantine_frame(endpoint.platform_id, rejected)
+    summary = {
+        "platform_id": endpoint.platform_id,
+        "window_start": _iso(start),
+        "window_end": _iso(end),
+        "received": len(received),
+        "valid": table.num_rows,
+        "quarantined": len(rejected),
+        "reported_count": int(manifest["count"]),
+        "reported_revenue": str(
+            sum((Decimal(v) for v in manifest["revenue"].values()), Decimal(0))
+        ),
+        "manifest_sha256": manifest_digest(manifest),
+        "raw_file": str(raw_file) if raw_file else None,
+    }
+    summary |= land(
+        warehouse_path, endpoint.platform_id, start, end, run_id, table, quarantine, summary
+    )
+    log.info("ingest %s", summary)
+    return summary
+
+
+def _pull(client: GenerationLogClient, licensed: set[str], start: datetime, end: datetime):
     rows: dict[str, dict] = {}
     rejected: dict[str, tuple[dict, Rejection, str]] = {}
-    received: dict[str, dict] = {}  # distinct records by payload, for reconciliation
-    for page in client.pages(start, end):
+    received: dict[str, dict] = {}  # distinct records by generation id, for reconciliation
+    for n, page in enumerate(client.pages(start, end)):
+        log.debug("%s: page %d, %d records", client.endpoint.platform_id, n, len(page))
         for rec in page:
             payload = json.dumps(rec, sort_keys=True)
             digest = hashlib.sha256(payload.encode()).hexdigest()
-            key = str(rec.get("generation_id")) if isinstance(rec, dict) and rec.get("generation_id") else digest
+            key = (
+                str(rec.get("generation_id"))
+                if isinstance(rec, dict) and rec.get("generation_id")
+                else digest
+            )
             if key in received:
                 if json.dumps(received[key], sort_keys=True) == payload:
                     continue  # the same record delivered twice counts once
-                rej = Rejection("conflicting_duplicate", f"generation {key!r}: delivered twice with different content")
+                rej = Rejection(
+                    "conflicting_duplicate",
+                    f"generation {key!r}: delivered twice with different content",
+                )
                 rejected[digest] = (rec, rej, payload)
                 rows.pop(key, None)
                 continue
@@ -243,26 +446,49 @@ def ingest_window(
                 rejected[digest] = (rec, outcome, payload)
             else:
                 rows[key] = outcome
+    return received, rows, rejected
 
-    manifest = client.manifest(start, end)
-    _reconcile(endpoint.platform_id, start, end, manifest, received)
 
-    table = pa.Table.from_pylist(
-        [dict(r, platform_id=endpoint.platform_id) for r in rows.values()], schema=RAW_SCHEMA
-    )
-    raw_file = None
-    if table.num_rows:
-        part = lake / "raw" / "generations" / f"platform={endpoint.platform_id}" / f"date={start:%Y-%m-%d}"
-        part.mkdir(parents=True, exist_ok=True)
-        # One file per window, named by the window: a re-pull replaces it instead of adding one.
-        raw_file = part / f"window-{start:%Y%m%dT%H%M%S}-{end:%Y%m%dT%H%M%S}.parquet"
-        pq.write_table(table, raw_file)
+def manifest_digest(manifest: dict) -> str:
+    """What a manifest says (count and revenue), as a digest: a change means new records."""
+    core = {
+        "count": int(manifest["count"]),
+        "revenue": {k: str(v) for k, v in manifest["revenue"].items()},
+    }
+    return hashlib.sha256(json.dumps(core, sort_keys=True).encode()).hexdigest()
 
-    now = datetime.now(UTC).replace(tzinfo=None)
-    quarantine = pd.DataFrame(
+
+def _write_raw_parquet(
+    table: pa.Table, lake: Path, platform_id: str, start: datetime, end: datetime
+):
+    if not table.num_rows:
+        return None
+    part = lake / "raw" / "generations" / f"platform={platform_id}" / f"date={start:%Y-%m-%d}"
+    part.mkdir(parents=True, exist_ok=True)
+    # One file per window, named by the window: a re-pull replaces it instead of adding one.
+    # Written aside and renamed, so a killed process never leaves half a file under the name.
+    raw_file = part / f"window-{start:%Y%m%dT%H%M%S}-{end:%Y%m%dT%H%M%S}.parquet"
+    tmp = raw_file.with_suffix(f".{os.getpid()}.tmp")
+    pq.write_table(table, tmp)
+    os.replace(tmp, raw_file)
+    return raw_file
+
+
+QUARANTINE_COLUMNS = [
+    "platform_id",
+    "payload_sha256",
+    "generation_id",
+    "rule",
+    "reason",
+    "raw_payload",
+]
+
+
+def _quarantine_frame(platform_id: str, rejected: dict) -> pd.DataFrame:
+    return pd.DataFrame(
         [
             {
-                "platform_id": endpoint.platform_id,
+                "platform_id": platform_id,
                 "payload_sha256": digest,
                 "generation_id": rec.get("generation_id") if isinstance(rec, dict) else None,
                 "rule": rej.rule,
@@ -271,42 +497,144 @@ def ingest_window(
             }
             for digest, (rec, rej, payload) in rejected.items()
         ],
-        columns=["platform_id", "payload_sha256", "generation_id", "rule", "reason", "raw_payload"],
+        columns=QUARANTINE_COLUMNS,
     )
+
+
+def land(
+    warehouse_path: Path,
+    platform_id: str,
+    start: datetime,
+    end: datetime,
+    run_id: str,
+    table,
+    quarantine,
+    summary: dict,
+) -> dict:
+    """One transaction: flag late arrivals, insert new generations and quarantine rows, log
+    the window, move the watermark. Killed half way, it leaves nothing behind."""
     params = {
-        "platform_id": endpoint.platform_id,
+        "platform_id": platform_id,
         "window_start": start.astimezone(UTC).replace(tzinfo=None),
         "window_end": end.astimezone(UTC).replace(tzinfo=None),
         "run_id": run_id,
-        "now": now,
+        "now": datetime.now(UTC).replace(tzinfo=None),
     }
     with warehouse(warehouse_path) as con, transaction(con):
-        count = {"platform_id": endpoint.platform_id}
+        count = {"platform_id": platform_id}
         before = query(con, "marts/row_counts", count)[0]["raw_generations"]
+        late_before = query(con, "marts/ingest_late_count", count)[0]["n"]
         con.register("staged_generations", table)
+        # Flagged before the insert: "new" means not in raw.generations yet.
+        run_sql(con, "loads/raw_late_arrivals", params)
         run_sql(con, "loads/raw_generations", params)
         after = query(con, "marts/row_counts", count)[0]["raw_generations"]
         con.register("staged_quarantine", quarantine)
         run_sql(con, "loads/raw_quarantine", params)
-        summary = {
-            "platform_id": endpoint.platform_id,
-            "window_start": _iso(start),
-            "window_end": _iso(end),
-            "received": len(received),
-            "valid": table.num_rows,
+        n_valid = summary.get("valid", table.num_rows)
+        out = {
             "loaded_new": after - before,
-            "already_loaded": table.num_rows - (after - before),
-            "quarantined": len(rejected),
-            "reported_count": int(manifest["count"]),
-            "reported_revenue": str(sum((Decimal(v) for v in manifest["revenue"].values()), Decimal(0))),
-            "raw_file": str(raw_file) if raw_file else None,
+            "already_loaded": n_valid - (after - before),
+            "late_flagged": query(con, "marts/ingest_late_count", count)[0]["n"] - late_before,
         }
-        run_sql(con, "loads/ingest_window", dict(params, **summary))
-    log.info("ingest %s", summary)
-    return summary
+        run_sql(con, "loads/ingest_window", dict(params, **summary, **out))
+        run_sql(con, "loads/ingest_watermark", params)
+        con.unregister("staged_generations")
+        con.unregister("staged_quarantine")
+    return out
 
 
-def _reconcile(platform_id: str, start: datetime, end: datetime, manifest: dict, received: dict) -> None:
+def watermark(warehouse_path: Path, platform_id: str) -> datetime | None:
+    """End of the platform's contiguous reconciled windows: where the next pull resumes."""
+    with warehouse(warehouse_path) as con:
+        rows = query(con, "marts/ingest_watermark", {"platform_id": platform_id})
+    return rows[0]["watermark"].replace(tzinfo=UTC) if rows else None
+
+
+def _last_manifest(
+    warehouse_path: Path, platform_id: str, start: datetime, end: datetime
+) -> str | None:
+    params = {
+        "platform_id": platform_id,
+        "window_start": start.astimezone(UTC).replace(tzinfo=None),
+        "window_end": end.astimezone(UTC).replace(tzinfo=None),
+    }
+    with warehouse(warehouse_path) as con:
+        rows = query(con, "marts/ingest_last_manifest", params)
+    return rows[0]["manifest_sha256"] if rows else None
+
+
+def ingest_platform(
+    warehouse_path: Path,
+    lake: Path,
+    endpoint: PlatformEndpoint,
+    start: datetime,
+    end: datetime,
+    run_id: str,
+    window: timedelta | None = None,
+    lookback: int = 2,
+    max_catchup: int = 31,
+    page_size: int | None = None,
+) -> dict:
+    """Incremental pull of one platform for a data interval.
+
+    1. catch up: windows between the stored watermark and `start` that a missed run skipped;
+    2. the interval itself, window by window (always pulled: a rerun re-checks it, adds nothing);
+    3. late data: the `lookback` windows before `start` that were ingested already are checked
+       against a fresh manifest and pulled again only if the platform now reports more.
+    """
+    step = window or (end - start)
+    client = GenerationLogClient(endpoint, page_size=page_size)
+    mark = watermark(warehouse_path, endpoint.platform_id)
+    catchup: list[tuple[datetime, datetime]] = []
+    if mark is not None and mark < start:
+        t = start
+        while t > mark and len(catchup) < max_catchup:
+            catchup.insert(0, (max(t - step, mark), t))
+            t -= step
+    planned = catchup + [(t, min(t + step, end)) for t in _steps(start, end, step)]
+    done = [
+        ingest_window(warehouse_path, lake, endpoint, a, b, run_id, client=client)
+        for a, b in planned
+    ]
+    rechecked = []
+    for k in range(lookback, 0, -1):
+        a, b = start - k * step, start - (k - 1) * step
+        if (a, b) in planned:
+            continue
+        seen = _last_manifest(warehouse_path, endpoint.platform_id, a, b)
+        if seen is None or manifest_digest(client.manifest(a, b)) == seen:
+            continue
+        log.info(
+            "%s: window %s grew since it was pulled; pulling late records",
+            endpoint.platform_id,
+            _iso(a),
+        )
+        rechecked.append(ingest_window(warehouse_path, lake, endpoint, a, b, run_id, client=client))
+    windows = done + rechecked
+    return {
+        "platform_id": endpoint.platform_id,
+        "windows": len(windows),
+        "late_windows": len(rechecked),
+        "loaded_new": sum(w["loaded_new"] for w in windows),
+        "quarantined": sum(w["quarantined"] for w in windows),
+        "late_flagged": sum(w["late_flagged"] for w in windows),
+        "watermark": _iso(mark)
+        if (mark := watermark(warehouse_path, endpoint.platform_id))
+        else None,
+    }
+
+
+def _steps(start: datetime, end: datetime, step: timedelta) -> Iterator[datetime]:
+    t = start
+    while t < end:
+        yield t
+        t += step
+
+
+def _reconcile(
+    platform_id: str, start: datetime, end: datetime, manifest: dict, received: dict
+) -> None:
     """Loaded + quarantined must be what the platform says it sent, by count and by revenue."""
     window = f"[{_iso(start)}, {_iso(end)})"
     if int(manifest["count"]) != len(received):

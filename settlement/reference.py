@@ -29,9 +29,9 @@ class Contract:
     master_weight: Decimal = Decimal("0.500000")
     method: str = "trak"
     top_k: int = 8
-    fee_per_generation: Decimal = Decimal("0")
-    minimum_guarantee: Decimal = Decimal("0")
-    training_share: Decimal = Decimal("0")
+    fee_per_generation: Decimal = Decimal(0)
+    minimum_guarantee: Decimal = Decimal(0)
+    training_share: Decimal = Decimal(0)
 
 
 def import_catalog(con: duckdb.DuckDBPyConnection, catalog_dir: Path) -> dict:

@@ -41,7 +41,7 @@ def seed_warehouse(
             for right in ("publishing", "master"):
                 owners = rng.sample(holders, k=rng.randint(1, min(2, n_holders)))
                 if len(owners) == 1:
-                    splits.append([w, right, owners[0], Decimal("1")])
+                    splits.append([w, right, owners[0], Decimal(1)])
                 else:
                     first = Decimal(rng.randint(1, 999_999)) / Decimal(1_000_000)
                     splits += [[w, right, owners[0], first], [w, right, owners[1], 1 - first]]

@@ -81,11 +81,11 @@ def test_fee_per_generation_and_minimum_guarantee(tmp_path):
     result = calculate_period(db, "2026-10", run_id="calc-1", by="alice")
     assert result["pool"] == (revenue * Decimal("0.1") + Decimal("0.10")).quantize(Decimal("0.01"))
     with warehouse(db) as con:
-        register_contract(con, Contract("C1", "p1", version=2, pool_rate=Decimal("0.1"), minimum_guarantee=Decimal("500")))
+        register_contract(con, Contract("C1", "p1", version=2, pool_rate=Decimal("0.1"), minimum_guarantee=Decimal(500)))
     result = calculate_period(db, "2026-10", run_id="calc-2", by="alice")
     assert result["pool"] == result["total_paid"] == Decimal("500.00")
     training = table(db, "SELECT sum(training_exact) AS t FROM settlement.statement_lines")["t"][0]
-    assert training > Decimal("499")  # the guarantee's top-up follows the training manifest
+    assert training > Decimal(499)  # the guarantee's top-up follows the training manifest
 
 
 def test_training_share_is_spread_over_the_manifest(tmp_path):
@@ -93,7 +93,7 @@ def test_training_share_is_spread_over_the_manifest(tmp_path):
     seed_warehouse(db, n_generations=10)
     with warehouse(db) as con:
         con.execute("DELETE FROM ref.contracts")
-        register_contract(con, Contract("C1", "p1", training_share=Decimal("1")))
+        register_contract(con, Contract("C1", "p1", training_share=Decimal(1)))
     calculate_period(db, "2026-10", run_id="calc-1", by="alice")
     lines = table(db, "SELECT sum(output_exact) AS o, sum(training_exact) AS t FROM settlement.statement_lines")
     assert lines["o"][0] == 0 and lines["t"][0] > 0

@@ -56,7 +56,9 @@ def platform(tmp_path):
 
 def _ingest(server, home, token=TOKEN, page_size=7):
     endpoint = PlatformEndpoint("p1", server.base_url, token)
-    return ingest_window(home / "w.duckdb", home / "lake", endpoint, START, END, run_id="r1", page_size=page_size)
+    return ingest_window(
+        home / "w.duckdb", home / "lake", endpoint, START, END, run_id="r1", page_size=page_size
+    )
 
 
 def test_every_record_is_loaded_once_or_quarantined_with_its_rule(platform):
@@ -64,13 +66,19 @@ def test_every_record_is_loaded_once_or_quarantined_with_its_rule(platform):
     summary = _ingest(server, home)
     assert summary["received"] == summary["reported_count"] == 25 + len(BAD)
     assert summary["loaded_new"] == 25 and summary["quarantined"] == len(BAD)
-    rules = dict(table(home / "w.duckdb", "SELECT rule, reason FROM raw.quarantine").values.tolist())
+    rules = dict(
+        table(home / "w.duckdb", "SELECT rule, reason FROM raw.quarantine").values.tolist()
+    )
     assert set(rules) == set(BAD)
     assert "g090" in rules["negative_revenue"] and "negative" in rules["negative_revenue"]
     assert "territory" in rules["missing_field"]
     raw = table(home / "w.duckdb", "SELECT * FROM raw.quarantine WHERE rule = 'unknown_currency'")
     assert json.loads(raw["raw_payload"][0])["revenue"]["currency"] == "XYZ"
-    parquet = list((home / "lake" / "raw" / "generations" / "platform=p1" / "date=2026-10-01").glob("*.parquet"))
+    parquet = list(
+        (home / "lake" / "raw" / "generations" / "platform=p1" / "date=2026-10-01").glob(
+            "*.parquet"
+        )
+    )
     assert len(parquet) == 1
 
 
@@ -92,4 +100,6 @@ def test_wrong_token_is_a_clear_error_and_never_logged(platform, caplog):
     assert "wrong-token-value" not in str(err.value)
     assert "wrong-token-value" not in caplog.text
     assert TOKEN not in caplog.text
-    assert "wrong-token-value" not in repr(PlatformEndpoint("p1", server.base_url, "wrong-token-value"))
+    assert "wrong-token-value" not in repr(
+        PlatformEndpoint("p1", server.base_url, "wrong-token-value")
+    )

@@ -64,6 +64,12 @@ def test_late_generation_and_split_correction_land_in_the_next_month(tmp_path):
         ).fetchall()[0]
         con.execute("DELETE FROM ref.splits WHERE work_id = ? AND right_type = ?", [work, right])
         con.execute("INSERT INTO ref.splits VALUES (?, ?, 'RH0001', 1, DATE '2020-01-01', NULL)", [work, right])
+    # ... and in the catalog the rights team imports every month
+    splits_path = home / "catalog" / "splits.parquet"
+    splits = pd.read_parquet(splits_path)
+    keep = ~((splits["work_id"] == work) & (splits["right_type"] == right))
+    fixed = splits[keep].iloc[:1].assign(work_id=work, right_type=right, rights_holder_id="RH0001", share=Decimal(1))
+    pd.concat([splits[keep], fixed]).to_parquet(splits_path, index=False)
 
     demo.run_month(home, november_cfg, november, repull_days=(datetime(2026, 10, 2, tzinfo=UTC),))
 

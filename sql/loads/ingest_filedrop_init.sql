@@ -1,7 +1,7 @@
 -- Scratch tables of one file drop (an in-memory DuckDB, not the warehouse). Every record
 -- file is normalised into drop_parsed, typed files (fast path) and raw lines alike.
 CREATE OR REPLACE TEMP TABLE drop_parsed (
-    payload_key     VARCHAR,   -- equal for records with equal content: dedup key
+    ord             BIGINT,    -- delivery order over the whole drop (file, then line)
     line            VARCHAR,   -- the line as delivered (raw-line path only)
     source          VARCHAR,   -- file name inside the drop
     line_no         BIGINT,    -- 1-based record number in its file (blank lines not counted)

@@ -24,12 +24,10 @@ typed AS MATERIALIZED (
     FROM lists
 )
 SELECT
-    CASE WHEN is_object
-        THEN hash(s[1], s[2], s[3], s[4], s[5], tokens, s[6], s[7], s[8], coalesce(s[9], '1'))::VARCHAR
-        ELSE sha256(line) END AS payload_key,
     line,
     $source AS source,
     line_no,
+    $file_index * 10000000000 + line_no AS ord,
     is_object,
     nullif(s[1], '') AS generation_id,
     nullif(s[2], '') AS model_version,

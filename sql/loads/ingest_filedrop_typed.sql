@@ -2,14 +2,10 @@
 -- row per record, numbered by line_no.
 INSERT INTO drop_parsed BY NAME
 SELECT
-    -- The same fields, types and order as the raw-line path: one record read either way
-    -- gets one key, so a copy in a file of each kind still counts once.
-    hash(generation_id, model_version, CAST(created_at AS VARCHAR), style, prompt,
-         try_cast(output.tokens AS INTEGER[]), territory, revenue.amount, revenue.currency,
-         coalesce(CAST(schema_version AS VARCHAR), '1'))::VARCHAR AS payload_key,
     NULL AS line,
     $source AS source,
     line_no,
+    $file_index * 10000000000 + line_no AS ord,
     TRUE AS is_object,
     nullif(generation_id, '') AS generation_id,
     nullif(model_version, '') AS model_version,
