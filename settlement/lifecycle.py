@@ -29,17 +29,22 @@ def period_state(warehouse_path: Path, period: str) -> dict:
     return rows[0] if rows else {"period": period, "status": "open"}
 
 
+def _require_status(con, period: str, status: str, step: str) -> dict:
+    rows = query(con, "marts/period_state", {"period": period})
+    if not rows or rows[0]["status"] != status:
+        actual = rows[0]["status"] if rows else "open"
+        article = "an" if status[0] in "aeiou" else "a"
+        raise LifecycleError(f"period {period} is {actual}; only {article} {status} period can be {step}")
+    return rows[0]
+
+
 def approve_period(warehouse_path: Path, period: str, by: str) -> dict:
     by = by.strip()
     if not by:
         raise LifecycleError("approval needs the approver's user name")
     now = datetime.now(UTC).replace(tzinfo=None)
     with warehouse(warehouse_path) as con:
-        rows = query(con, "marts/period_state", {"period": period})
-        if not rows or rows[0]["status"] != "calculated":
-            status = rows[0]["status"] if rows else "open"
-            raise LifecycleError(f"period {period} is {status}; only a calculated period can be approved")
-        state = rows[0]
+        state = _require_status(con, period, "calculated", "approved")
         if state["calculated_by"] == by:
             raise LifecycleError(
                 f"period {period} was calculated by {by!r}; a second person must approve it"
@@ -54,11 +59,7 @@ def close_period(warehouse_path: Path, period: str, by: str, snapshots: Path | N
     for property tests that close thousands of periods)."""
     now = datetime.now(UTC).replace(tzinfo=None)
     with warehouse(warehouse_path) as con:
-        rows = query(con, "marts/period_state", {"period": period})
-        if not rows or rows[0]["status"] != "approved":
-            status = rows[0]["status"] if rows else "open"
-            raise LifecycleError(f"period {period} is {status}; only an approved period can be closed")
-        state = rows[0]
+        state = _require_status(con, period, "approved", "closed")
         current = query(con, "checks/period_inputs_fingerprint", {"period": period})[0]["fingerprint"]
         if current != state["inputs_sha256"]:
             raise LifecycleError(
