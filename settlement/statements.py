@@ -393,7 +393,8 @@ def _chart(works: list[dict], width: float):
     chart.x, chart.y = 150, 14
     chart.width, chart.height = width - 200, bar_h * len(top)
     # Largest first from the top: the category axis runs bottom-up.
-    chart.data = [[float(w["amount"]) for w in reversed(top)]]
+    # Drawn in whole cents: the chart library computes in binary floating point, money never does.
+    chart.data = [[int(w["amount"] * 100) for w in reversed(top)]]
     names = [w["title"] if len(w["title"]) <= 34 else w["title"][:33] + "…" for w in reversed(top)]
     chart.categoryAxis.categoryNames = names
     chart.categoryAxis.labels.fontName = FONT
@@ -406,13 +407,14 @@ def _chart(works: list[dict], width: float):
     chart.valueAxis.labels.fontName = FONT
     chart.valueAxis.labels.fontSize = 6.5
     # small amounts (cents) need a third decimal, or neighbouring ticks print the same label
-    chart.valueAxis.labelTextFormat = "%.2f" if top[0]["amount"] >= 1 else "%.3f"
+    places = 2 if top[0]["amount"] >= 1 else 3
+    chart.valueAxis.labelTextFormat = lambda cents: f"{Decimal(str(cents)) / 100:.{places}f}"
     chart.valueAxis.strokeColor = colors.HexColor(RULE)
     chart.valueAxis.visibleGrid = 1
     chart.valueAxis.gridStrokeColor = colors.HexColor(LIGHT)
     chart.bars[0].fillColor = colors.HexColor(ACCENT)
     chart.bars[0].strokeColor = None
-    chart.barLabelFormat = "%.2f"
+    chart.barLabelFormat = lambda cents: f"{Decimal(str(cents)) / 100:.2f}"
     chart.barLabels.fontName = FONT
     chart.barLabels.fontSize = 6.5
     chart.barLabels.boxAnchor = "w"
