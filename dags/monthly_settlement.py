@@ -3,16 +3,14 @@ approval, close (payouts, carry-forward, read-only snapshot), write the statemen
 
 from __future__ import annotations
 
-import os
 from datetime import timedelta
 
+from _approval import SettlementApprovalOperator
 from _common import DEFAULT_ARGS, START_DATE, settings, task_run_id
 from airflow.sdk import dag, get_current_context, task
 from airflow.timetables.interval import CronDataIntervalTimetable
 
 from settlement import calculate, lifecycle, statements
-
-APPROVAL_POKE_SECONDS = float(os.environ.get("TRIBUTARY_APPROVAL_POKE_SECONDS", "60"))
 
 
 @dag(
@@ -40,15 +38,12 @@ def monthly_settlement():
         s = settings()
         return statements.build_statements(s.warehouse, s.statements, calculation["period"])
 
-    # The approval itself is given by a second person (`tributary settle approve`), who must
-    # not be the preparer; the DAG waits for it in the warehouse, where the rule is enforced.
-    @task.sensor(poke_interval=APPROVAL_POKE_SECONDS, timeout=timedelta(days=7).total_seconds(), mode="reschedule")
-    def wait_for_approval(period: str, _drafted: dict) -> bool:
-        state = lifecycle.period_state(settings().warehouse, period)
-        return state["status"] in ("approved", "closed")
+    # A second person answers in Airflow's Required Actions (UI or REST API); the preparer's
+    # own answer is refused by the same rule `tributary settle approve` enforces.
+    approval = SettlementApprovalOperator(task_id="approval", response_timeout=timedelta(days=7), retries=0)
 
     @task
-    def close_period(period: str, _approved: bool) -> dict:
+    def close_period(period: str, _approved: dict) -> dict:
         s = settings()
         state = lifecycle.period_state(s.warehouse, period)
         if state["status"] == "closed":
@@ -61,8 +56,8 @@ def monthly_settlement():
         return statements.build_statements(s.warehouse, s.statements, closed["period"])
 
     p = period()
-    drafted = draft_statements(calculate_period(p))
-    final_statements(close_period(p, wait_for_approval(p, drafted)))
+    draft_statements(calculate_period(p)) >> approval
+    final_statements(close_period(p, approval.output))
 
 
 monthly_settlement()

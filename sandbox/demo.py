@@ -16,7 +16,6 @@ import logging
 import os
 import secrets
 import sys
-import threading
 import time
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
@@ -26,8 +25,6 @@ ROOT = Path(__file__).resolve().parents[1]
 os.environ.setdefault("AIRFLOW_HOME", str(ROOT / ".airflow"))
 os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
 os.environ.setdefault("AIRFLOW__CORE__DAGS_FOLDER", str(ROOT / "dags"))
-# The demo approves within seconds of the calculation; production polls once a minute.
-os.environ.setdefault("TRIBUTARY_APPROVAL_POKE_SECONDS", "2")
 
 log = logging.getLogger("tributary.demo")
 PLATFORM_ID = "sandbox"
@@ -136,7 +133,13 @@ def register(home: Path, cfg: DemoConfig) -> None:
         register_contract(con, Contract(contract_id="SBX-2026", platform_id=PLATFORM_ID))
 
 
-def run_month(home: Path, cfg: DemoConfig, sandbox: dict, repull_days: tuple[datetime, ...] = ()) -> dict:
+def run_month(
+    home: Path,
+    cfg: DemoConfig,
+    sandbox: dict,
+    repull_days: tuple[datetime, ...] = (),
+    approver_name: str = "demo-approver",
+) -> dict:
     """Start the platform, run the three DAGs for the period, stop the platform.
 
     `repull_days`: earlier daily windows to ingest again first (late deliveries)."""
@@ -162,27 +165,22 @@ def run_month(home: Path, cfg: DemoConfig, sandbox: dict, repull_days: tuple[dat
         run_dag(dags["attribute"], sandbox["end"])
         timings["attribute_s"] = time.perf_counter() - t0
     t0 = time.perf_counter()
-    approver = threading.Thread(target=_approve_when_calculated, args=(home, cfg.period, "demo-approver"), daemon=True)
-    approver.start()
-    run_dag(dags["settle"], _month(cfg.period)[1])  # the monthly run after the month ends
+    settle_month(cfg.period, approver_name, dags["settle"])
     timings["settle_s"] = time.perf_counter() - t0
     return timings
 
 
-def _approve_when_calculated(home: Path, period: str, by: str, timeout_s: float = 900) -> None:
-    """Plays the second person of the four-eyes rule: approves once the DAG has calculated."""
-    from settlement.lifecycle import approve_period, period_state
+def settle_month(period: str, approver_name: str = "demo-approver", settle_dag=None) -> None:
+    """The monthly settlement run for `period`, its approval answered in Airflow's Required
+    Actions by `approver_name` (the DAG's preparer is "finance-bot": that name is refused)."""
+    from sandbox import required_actions
 
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        status = period_state(home / "warehouse.duckdb", period)["status"]
-        if status == "calculated":
-            approve_period(home / "warehouse.duckdb", period, by=by)
-            log.info("period %s approved by %s", period, by)
-            return
-        if status in ("approved", "closed"):
-            return
-        time.sleep(0.5)
+    settle_dag = settle_dag or load_dags()["settle"]
+    approver = required_actions.answer_when_asked("monthly_settlement", approver_name)
+    try:
+        run_dag(settle_dag, _month(period)[1])  # the monthly run after the month ends
+    finally:
+        approver.stop.set()
 
 
 def report(home: Path, period: str) -> dict:
