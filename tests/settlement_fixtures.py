@@ -3,14 +3,26 @@
 from __future__ import annotations
 
 import random
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
 
 import pandas as pd
+import pyarrow as pa
 
 from settlement.reference import Contract, register_contract, register_platform
 from settlement.warehouse import warehouse
+
+
+def _insert(con, table: str, rows: list[list]) -> None:
+    """Rows by position, as one Arrow batch: DuckDB's executemany goes row by row, which the
+    thousands of property-test cases would spend most of their time in."""
+    if not rows:
+        return
+    batch = pa.table({f"c{i}": pa.array([r[i] for r in rows]) for i in range(len(rows[0]))})
+    con.register("seed_batch", batch)
+    con.execute(f"INSERT INTO {table} SELECT * FROM seed_batch")
+    con.unregister("seed_batch")
 
 
 def seed_warehouse(
@@ -28,14 +40,8 @@ def seed_warehouse(
     works = [f"W{i:03d}" for i in range(n_works)]
     holders = [f"RH{i:02d}" for i in range(n_holders)]
     with warehouse(path) as con:
-        con.executemany(
-            "INSERT INTO ref.works VALUES (?, 'T-000.000.000-0', 'QZAAA2600000', ?, 'c', 'test', 'bach', NULL)",
-            [[w, f"Work {w}"] for w in works],
-        )
-        con.executemany(
-            "INSERT INTO ref.rights_holders VALUES (?, ?, 'publisher', 'USD', 0)",
-            [[h, f"Holder {h}"] for h in holders],
-        )
+        _insert(con, "ref.works", [[w, "T-000.000.000-0", "QZAAA2600000", f"Work {w}", "c", "test", "bach", None] for w in works])
+        _insert(con, "ref.rights_holders", [[h, f"Holder {h}", "publisher", "USD", Decimal(0)] for h in holders])
         splits = []
         for w in works:
             for right in ("publishing", "master"):
@@ -45,16 +51,13 @@ def seed_warehouse(
                 else:
                     first = Decimal(rng.randint(1, 999_999)) / Decimal(1_000_000)
                     splits += [[w, right, owners[0], first], [w, right, owners[1], 1 - first]]
-        con.executemany("INSERT INTO ref.splits VALUES (?, ?, ?, ?, DATE '2020-01-01', NULL)", splits)
+        _insert(con, "ref.splits", [[*row, date(2020, 1, 1), None] for row in splits])
         register_platform(con, "p1", "Platform One", "p1_conn")
         register_contract(con, Contract("C1", "p1", pool_rate=Decimal(pool_rate)))
         con.execute(
             "INSERT INTO ref.model_versions VALUES ('p1', 'mv1', 'x', 'y', '/nowhere', now()::TIMESTAMP)"
         )
-        con.executemany(
-            "INSERT INTO ref.training_manifest VALUES ('mv1', ?, ?, 'h')",
-            [[i, w] for i, w in enumerate(works + works[:2])],  # two works appear twice
-        )
+        _insert(con, "ref.training_manifest", [["mv1", i, w, "h"] for i, w in enumerate(works + works[:2])])  # two works twice
         gens, shares = [], []
         for g in range(n_generations):
             gid = f"g{g:04d}"
@@ -72,9 +75,8 @@ def seed_warehouse(
                 left -= share
                 shares.append(["run1", "p1", gid, w, False, share, 1.0, rank, "trak", "mv1"])
             shares.append(["run1", "p1", gid, None, True, left, None, 0, "trak", "mv1"])
-        con.executemany("INSERT INTO raw.generations VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", gens)
-        if shares:
-            con.executemany("INSERT INTO attribution.shares VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", shares)
+        _insert(con, "raw.generations", gens)
+        _insert(con, "attribution.shares", shares)
         con.execute(
             "INSERT INTO attribution.runs VALUES ('run1', 'p1', 'mv1', 'trak', '{}', ?, 0, now()::TIMESTAMP)",
             [n_generations],
