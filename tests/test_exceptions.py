@@ -41,6 +41,12 @@ PLANTS = {
         ["DELETE FROM ref.splits WHERE work_id = 'W002' AND right_type = 'publishing'"],
         r"orphan_work: W002/publishing: work earns royalties but has no publishing holder from 2026-10-01 to the end of 2026-10",
     ),
+    # A chargeback larger than the month's revenue, as a platform's refund line would bring it:
+    # holders would owe money back, which the close cannot pay out.
+    "no_negative_payable": (
+        ["UPDATE raw.generations SET revenue_amount = -100 WHERE generation_id = 'g0001'"],
+        r"no_negative_payable: p1/RH\d+: amount -\d+\.\d\d",
+    ),
 }
 
 
