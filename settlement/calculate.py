@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import subprocess
 from datetime import UTC, date, datetime
@@ -92,11 +93,30 @@ def calculate_period(
                 "loads/audit_run",
                 {
                     "run_id": run_id, "kind": "settlement", "subject": period, "code_version": code_version(),
-                    "details_json": json.dumps({"inputs_sha256": fingerprint, **totals}, default=str),
+                    "details_json": json.dumps(
+                        {"inputs_sha256": fingerprint, **totals, **run_manifest(con, period, start)}, default=str
+                    ),
                     "started_at": started, "now": now,
                 },
             )  # fmt: skip
     return {"period": period, "unchanged": False, "run_id": run_id, **totals}
+
+
+def run_manifest(con, period: str, period_start) -> dict:
+    """What a calculation read, by digest: model versions and their manifests, contract
+    versions, the FX table, the landed input files, and row counts. Stored in audit.runs so an
+    auditor can re-hash the files and find the exact reference data behind a period."""
+    params = {"period": period, "period_start": period_start}
+    fx = query(con, "marts/run_manifest_fx", params)
+    return {
+        "model_versions": query(con, "marts/run_manifest_models", params),
+        "contracts": query(con, "marts/run_manifest_contracts", params),
+        "fx_rates": fx,
+        # The FX table's version is its content: the same rates give the same digest.
+        "fx_table_sha256": hashlib.sha256(json.dumps(fx, sort_keys=True).encode()).hexdigest(),
+        "input_files": query(con, "marts/run_manifest_inputs", params),
+        "row_counts": query(con, "marts/run_manifest_counts", params)[0],
+    }
 
 
 def _restate_closed_periods(con, period: str, run_id: str) -> int:

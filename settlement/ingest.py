@@ -519,6 +519,8 @@ def land(
         "window_end": end.astimezone(UTC).replace(tzinfo=None),
         "run_id": run_id,
         "now": datetime.now(UTC).replace(tzinfo=None),
+        # The landed file's digest goes into the run manifest of every settlement that reads it.
+        "raw_file_sha256": _sha256(Path(summary["raw_file"])) if summary.get("raw_file") else None,
     }
     with warehouse(warehouse_path) as con, transaction(con):
         count = {"platform_id": platform_id}

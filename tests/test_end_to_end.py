@@ -134,3 +134,26 @@ def test_a_near_copy_of_a_training_work_gives_that_work_the_largest_share(month)
             [copy["generation_id"]],
         )
         assert top == [(copy["work_id"],)], copy
+
+
+def test_run_manifest_names_model_contract_fx_and_input_file_digests(month):
+    home, _ = month
+    import hashlib
+
+    (details,) = _one(
+        home,
+        "SELECT details_json FROM audit.runs WHERE kind = 'settlement' AND subject = '2026-10' "
+        "ORDER BY finished_at DESC LIMIT 1",
+    )[0]
+    manifest = json.loads(details)
+    registered = _one(home, "SELECT model_version, model_sha256, manifest_sha256 FROM ref.model_versions")
+    assert [(m["model_version"], m["model_sha256"], m["manifest_sha256"]) for m in manifest["model_versions"]] == registered
+    assert [(c["contract_id"], c["contract_version"]) for c in manifest["contracts"]] == [("SBX-2026", 1)]
+    assert len(manifest["fx_table_sha256"]) == 64
+    files = manifest["input_files"]
+    assert len(files) == 2  # SMALL ingests two daily windows
+    for f in files:  # an auditor can re-hash every input file
+        assert hashlib.sha256(Path(f["raw_file"]).read_bytes()).hexdigest() == f["raw_file_sha256"]
+    counts = manifest["row_counts"]
+    assert counts["generations"] == _one(home, "SELECT count(*) FROM raw.generations")[0][0]
+    assert counts["statement_lines"] > 0 and counts["attribution_runs"] >= 1

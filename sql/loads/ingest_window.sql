@@ -2,7 +2,8 @@
 -- next to what the platform's manifest reported (and its digest, to spot late records).
 INSERT INTO raw.ingest_windows (
     platform_id, window_start, window_end, ingest_run_id, received, loaded_new, already_loaded,
-    quarantined, reported_count, reported_revenue, finished_at, manifest_sha256, late_flagged
+    quarantined, reported_count, reported_revenue, finished_at, manifest_sha256, late_flagged,
+    raw_file, raw_file_sha256
 ) VALUES (
     $platform_id,
     $window_start,
@@ -16,5 +17,7 @@ INSERT INTO raw.ingest_windows (
     CAST($reported_revenue AS DECIMAL(18, 6)),
     $now,
     $manifest_sha256,
-    $late_flagged
+    $late_flagged,
+    $raw_file,
+    $raw_file_sha256
 );
