@@ -9,13 +9,14 @@ from __future__ import annotations
 import json
 import uuid
 from pathlib import Path
+from typing import Annotated
 
 import duckdb
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from settlement import calculate, lifecycle, platforms
+from settlement import calculate, catalog_csv, lifecycle, platforms, statements
 from settlement.config import Settings
 from settlement.reference import register_platform
 from settlement.warehouse import query, warehouse
@@ -25,10 +26,14 @@ period_app = typer.Typer(help="Period status and close.", no_args_is_help=True)
 settle_app = typer.Typer(help="Calculate and approve a period.", no_args_is_help=True)
 platforms_app = typer.Typer(help="Licensed platforms.", no_args_is_help=True)
 audit_app = typer.Typer(help="Read-only access for auditors.", no_args_is_help=True)
+catalog_app = typer.Typer(help="Works, rights holders and splits.", no_args_is_help=True)
+statements_app = typer.Typer(help="Statement files for rights holders.", no_args_is_help=True)
 app.add_typer(period_app, name="period")
 app.add_typer(settle_app, name="settle")
 app.add_typer(platforms_app, name="platforms")
 app.add_typer(audit_app, name="audit")
+app.add_typer(catalog_app, name="catalog")
+app.add_typer(statements_app, name="statements")
 console = Console()
 
 USER_ERROR, FAILURE = 2, 1
@@ -39,7 +44,7 @@ def _settings() -> Settings:
 
 
 def _fail(message: str, code: int) -> None:
-    console.print(f"[red]error:[/red] {message}")
+    console.print(f"[red]error:[/red] {message}", soft_wrap=True)  # one problem per line, greppable
     raise typer.Exit(code)
 
 
@@ -59,6 +64,53 @@ def platforms_add(platform_id: str, name: str, conn_id: str) -> None:
     with warehouse(_settings().warehouse) as con:
         register_platform(con, platform_id, name, conn_id)
     console.print(f"platform {platform_id} registered (connection {conn_id})")
+
+
+@catalog_app.command("import")
+def catalog_import(
+    works: Annotated[Path, typer.Option(help="CSV: work_id,iswc,isrc,title,composer,collection,style,source")],
+    holders: Annotated[Path, typer.Option(help="CSV: rights_holder_id,name,kind,payout_currency,min_payout")],
+    splits: Annotated[
+        Path, typer.Option(help="CSV: work_id,right_type,rights_holder_id,share,effective_from,effective_to")
+    ],
+) -> None:
+    """Check every row of the three CSV files, then import them in one go (or not at all).
+    Example: tributary catalog import --works works.csv --holders holders.csv --splits splits.csv"""
+    try:
+        with console.status("checking and importing the catalog"):
+            result = catalog_csv.import_catalog_csv(_settings().warehouse, works, holders, splits)
+    except catalog_csv.CatalogImportError as exc:
+        _fail(str(exc), USER_ERROR)
+    console.print_json(json.dumps(result, default=str))
+
+
+@statements_app.command("build")
+def statements_build(period: str = typer.Option(..., help="YYYY-MM")) -> None:
+    """Write every statement file of a calculated period (PDF, CSV, DSR) and record its sha256.
+    Example: tributary statements build --period 2026-10"""
+    s = _settings()
+    try:
+        result = statements.build_statements(s.warehouse, s.statements, period, progress=True)
+    except RuntimeError as exc:
+        _fail(str(exc), USER_ERROR if "has not been calculated" in str(exc) else FAILURE)
+    console.print(f"{result['statements']} statements, {result['files']} files in {result['folder']}")
+
+
+@statements_app.command("verify")
+def statements_verify(period: str = typer.Option(..., help="YYYY-MM")) -> None:
+    """Rebuild a period's statements in memory and compare with the recorded sha256 and the
+    files on disk; exit 1 if any differs. Example: tributary statements verify --period 2026-10"""
+    s = _settings()
+    try:
+        result = statements.verify_statements(s.warehouse, s.statements, period, progress=True)
+    except RuntimeError as exc:
+        _fail(str(exc), USER_ERROR)
+    bad = [f for f in result["files"] if f["status"] != "ok"]
+    for f in bad:
+        console.print(f"[red]{f['status']}[/red]: {f['path']}")
+    console.print(f"{len(result['files']) - len(bad)}/{len(result['files'])} files verified")
+    if bad:
+        raise typer.Exit(FAILURE)
 
 
 @period_app.command("status")
@@ -102,7 +154,8 @@ def period_close(period: str, by: str = typer.Option(...)) -> None:
     Example: tributary period close 2026-10 --by bob"""
     s = _settings()
     try:
-        result = lifecycle.close_period(s.warehouse, period, by=by, snapshots=s.home / "snapshots")
+        with console.status(f"closing {period}: payouts, carry-forward, snapshot"):
+            result = lifecycle.close_period(s.warehouse, period, by=by, snapshots=s.home / "snapshots")
     except lifecycle.LifecycleError as exc:
         _fail(str(exc), USER_ERROR)
     console.print_json(json.dumps(result, default=str))
@@ -122,7 +175,7 @@ def audit_snapshot(period: str) -> None:
 @audit_app.command("query")
 def audit_query(
     sql: str,
-    snapshot: Path | None = typer.Option(None, help="a period snapshot; default: the live warehouse"),
+    snapshot: Annotated[Path | None, typer.Option(help="a period snapshot; default: the live warehouse")] = None,
 ) -> None:
     """Run SQL read-only: nothing it does can change the warehouse.
     Example: tributary audit query "SELECT * FROM settlement.pools" """

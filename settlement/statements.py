@@ -30,6 +30,8 @@ from datetime import date
 from decimal import Decimal
 from pathlib import Path
 
+from tqdm import tqdm
+
 from settlement import dsr, finance_report
 from settlement.warehouse import query, run_sql, transaction, warehouse
 
@@ -140,8 +142,10 @@ def _account(rows: list[dict]) -> dict:
     }  # fmt: skip
 
 
-def render_period(con, period: str) -> list[Rendered]:
-    """Every file of a calculated period, rendered in memory from the warehouse."""
+def render_period(con, period: str, progress: bool | None = None) -> list[Rendered]:
+    """Every file of a calculated period, rendered in memory from the warehouse.
+
+    `progress`: a bar per holder on stderr (None: only when stderr is a terminal)."""
     start = _period_start(period)
     state = query(con, "marts/finance_period", {"period": period})
     if not state or state[0]["status"] == "open" or state[0]["run_id"] is None:
@@ -158,7 +162,8 @@ def render_period(con, period: str) -> list[Rendered]:
 
     period_dir = safe_name(period)
     files: list[Rendered] = []
-    for holder in holders:
+    # A PDF per holder is the slow part (about 40 ms each): thousands of holders take minutes.
+    for holder in tqdm(holders, desc=f"statements {period}", unit="holder", disable=_quiet(progress)):
         hid = holder["rights_holder_id"]
         if "," in holder["currency"]:
             raise RuntimeError(f"holder {hid} earns in several currencies ({holder['currency']}) in {period}; "
@@ -239,14 +244,20 @@ def _inside(root: Path, relative: str) -> Path:
     return path
 
 
-def build_statements(warehouse_path: Path, out_root: Path, period: str) -> dict:
+def _quiet(progress: bool | None) -> bool | None:
+    return None if progress is None else not progress
+
+
+def build_statements(
+    warehouse_path: Path, out_root: Path, period: str, progress: bool | None = None
+) -> dict:
     """Write every file of a calculated period and record their sha256 in the warehouse."""
     out_root = Path(out_root)
     with warehouse(warehouse_path) as con:
         run_id = (query(con, "marts/finance_period", {"period": period}) or [{"run_id": None}])[0][
             "run_id"
         ]
-        files = render_period(con, period)
+        files = render_period(con, period, progress)
         for f in files:
             path = _inside(out_root, f.path)
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -277,12 +288,14 @@ def build_statements(warehouse_path: Path, out_root: Path, period: str) -> dict:
             "files": len(files)}  # fmt: skip
 
 
-def verify_statements(warehouse_path: Path, out_root: Path, period: str) -> dict:
+def verify_statements(
+    warehouse_path: Path, out_root: Path, period: str, progress: bool | None = None
+) -> dict:
     """Re-render the period (read-only) and compare with the stored sha256 and the files on
     disk. `ok` is False if any file differs, is missing, or was recorded but not rebuilt."""
     out_root = Path(out_root)
     with warehouse(warehouse_path, read_only=True) as con:
-        files = render_period(con, period)
+        files = render_period(con, period, progress)
         recorded = {
             r["path"]: r["sha256"]
             for r in query(con, "marts/statement_files_recorded", {"period": period})

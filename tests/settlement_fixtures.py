@@ -33,15 +33,18 @@ def seed_warehouse(
     seed: int = 0,
     pool_rate: str = "0.300000",
     unattributed: int = 0,
+    catalog: bool = True,
 ) -> dict:
     """Works with publishing/master splits over a few holders, one platform with a contract,
-    one model version whose manifest covers every work, generations in 2026-10 with shares."""
+    one model version whose manifest covers every work, generations in 2026-10 with shares.
+    `catalog=False`: works W000.. and holders RH00.. are expected to be imported already."""
     rng = random.Random(seed)
     works = [f"W{i:03d}" for i in range(n_works)]
     holders = [f"RH{i:02d}" for i in range(n_holders)]
     with warehouse(path) as con:
-        _insert(con, "ref.works", [[w, "T-000.000.000-0", "QZAAA2600000", f"Work {w}", "c", "test", "bach", None] for w in works])
-        _insert(con, "ref.rights_holders", [[h, f"Holder {h}", "publisher", "USD", Decimal(0)] for h in holders])
+        if catalog:
+            _insert(con, "ref.works", [[w, "T-000.000.000-0", "QZAAA2600000", f"Work {w}", "c", "test", "bach", None] for w in works])
+            _insert(con, "ref.rights_holders", [[h, f"Holder {h}", "publisher", "USD", Decimal(0)] for h in holders])
         splits = []
         for w in works:
             for right in ("publishing", "master"):
@@ -51,7 +54,8 @@ def seed_warehouse(
                 else:
                     first = Decimal(rng.randint(1, 999_999)) / Decimal(1_000_000)
                     splits += [[w, right, owners[0], first], [w, right, owners[1], 1 - first]]
-        _insert(con, "ref.splits", [[*row, date(2020, 1, 1), None] for row in splits])
+        if catalog:
+            _insert(con, "ref.splits", [[*row, date(2020, 1, 1), None] for row in splits])
         register_platform(con, "p1", "Platform One", "p1_conn")
         register_contract(con, Contract("C1", "p1", pool_rate=Decimal(pool_rate)))
         con.execute(
