@@ -161,6 +161,20 @@ def period_close(period: str, by: str = typer.Option(...)) -> None:
     console.print_json(json.dumps(result, default=str))
 
 
+@period_app.command("restore")
+def period_restore(
+    snapshot: Annotated[Path, typer.Option(help="a closed period's snapshot file")],
+    sha256: Annotated[str | None, typer.Option(help="its recorded digest, if the live file is lost")] = None,
+) -> None:
+    """Make a closed period's snapshot the live warehouse again; the replaced file is kept.
+    Example: tributary period restore --snapshot var/snapshots/warehouse-2026-10.duckdb"""
+    try:
+        result = lifecycle.restore_snapshot(_settings().warehouse, snapshot, sha256)
+    except lifecycle.LifecycleError as exc:
+        _fail(str(exc), USER_ERROR)
+    console.print_json(json.dumps(result, default=str))
+
+
 @audit_app.command("snapshot")
 def audit_snapshot(period: str) -> None:
     """Print where a closed period's read-only snapshot is.

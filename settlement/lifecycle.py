@@ -16,6 +16,8 @@ import stat
 from datetime import UTC, datetime
 from pathlib import Path
 
+import duckdb
+
 from settlement.warehouse import query, run_sql, transaction, warehouse
 
 
@@ -108,3 +110,52 @@ def _sql_path(path: Path) -> str:
     if "'" in text:
         raise LifecycleError(f"snapshot path must not contain a quote: {text}")
     return text
+
+
+def restore_snapshot(warehouse_path: Path, snapshot: Path, expected_sha256: str | None = None) -> dict:
+    """Put a closed period's snapshot back as the live warehouse (after a lost or damaged file).
+
+    The snapshot is checked against the digest recorded at close (from the live warehouse when
+    it still opens, else `expected_sha256`); the file it replaces is kept beside it, never
+    deleted. Everything after that close (later ingests, calculations) must be redone: the
+    ingest watermark in the snapshot makes the next ingest run catch the missed windows up."""
+    snapshot, warehouse_path = Path(snapshot), Path(warehouse_path)
+    if not snapshot.is_file():
+        raise LifecycleError(f"no snapshot at {snapshot}")
+    digest = hashlib.sha256(snapshot.read_bytes()).hexdigest()
+    with warehouse(snapshot, read_only=True) as snap:
+        closed = query(snap, "marts/closed_periods_in", {})
+    if not closed:
+        raise LifecycleError(f"{snapshot} holds no closed period; it is not a period snapshot")
+    period = closed[-1]["period"]
+    if expected_sha256 is None and warehouse_path.exists():
+        try:
+            with warehouse(warehouse_path, read_only=True) as live:
+                recorded = query(live, "marts/period_snapshot", {"period": period})
+            expected_sha256 = recorded[0]["snapshot_sha256"] if recorded else None
+        except duckdb.Error:  # the live file is what we are replacing; it may well not open
+            expected_sha256 = None
+    if expected_sha256 is None:
+        raise LifecycleError(
+            f"no recorded sha256 for the {period} snapshot (the live warehouse does not open); "
+            "pass the one from the close (statements' period_summary or `tributary audit snapshot`)"
+        )
+    if digest != expected_sha256:
+        raise LifecycleError(f"{snapshot}: sha256 {digest} differs from the recorded {expected_sha256}")
+    kept = None
+    if warehouse_path.exists():
+        kept = warehouse_path.with_name(f"{warehouse_path.name}.before-restore-{datetime.now(UTC):%Y%m%dT%H%M%SZ}")
+        warehouse_path.replace(kept)
+        wal = warehouse_path.with_name(warehouse_path.name + ".wal")
+        if wal.exists():
+            wal.replace(kept.with_name(kept.name + ".wal"))
+    tmp = warehouse_path.with_name(warehouse_path.name + ".restoring")
+    tmp.write_bytes(snapshot.read_bytes())
+    os.chmod(tmp, stat.S_IRUSR | stat.S_IWUSR | stat.S_IRGRP)
+    tmp.replace(warehouse_path)
+    now = datetime.now(UTC).replace(tzinfo=None)
+    with warehouse(warehouse_path) as con, transaction(con):
+        # The snapshot is taken just before its own close row is written: put that row back.
+        run_sql(con, "loads/period_snapshot_restored",
+                {"period": period, "snapshot_path": str(snapshot), "snapshot_sha256": digest, "now": now})  # fmt: skip
+    return {"period": period, "restored_from": str(snapshot), "sha256": digest, "previous_file_kept_as": str(kept)}

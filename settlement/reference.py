@@ -40,7 +40,7 @@ def import_catalog(con: duckdb.DuckDBPyConnection, catalog_dir: Path) -> dict:
         "holders_path": catalog_dir / "rights_holders.parquet",
         "splits_path": catalog_dir / "splits.parquet",
     }
-    for name, path in paths.items():
+    for path in paths.values():
         if not path.exists():
             raise WarehouseError(f"catalog file missing: {path} (build it with `python -m sandbox.corpus`)")
     with transaction(con):

@@ -97,13 +97,24 @@ def test_a_month_through_the_cli(tmp_path, monkeypatch):
     snap = run(app, ["audit", "snapshot", "2026-10"])
     assert snap.exit_code == 0 and "warehouse-2026-10.duckdb" in snap.output
 
+    # The live warehouse is lost; the closed period comes back from its snapshot.
+    snapshot_path, _, digest = snap.output.split()
+    db.write_bytes(b"not a database any more")
+    wrong = run(app, ["period", "restore", "--snapshot", snapshot_path, "--sha256", "0" * 64])
+    assert wrong.exit_code == 2 and "differs from the recorded" in wrong.output
+    restored = run(app, ["period", "restore", "--snapshot", snapshot_path, "--sha256", digest])
+    assert restored.exit_code == 0, restored.output
+    assert '"status": "closed"' in run(app, ["period", "status", "2026-10"]).output
+    assert list(tmp_path.glob("warehouse.duckdb.before-restore-*"))  # the damaged file is kept
+    assert run(app, ["statements", "verify", "--period", "2026-10"]).exit_code == 1  # the tampered PDF
+
 
 def test_every_command_has_help_with_an_example():
     run = CliRunner().invoke
     for command in [
         ["catalog", "import"], ["settle", "calculate"], ["settle", "approve"], ["period", "close"],
         ["period", "status"], ["statements", "build"], ["statements", "verify"], ["audit", "snapshot"],
-        ["audit", "query"], ["platforms", "list"], ["platforms", "add"],
+        ["audit", "query"], ["platforms", "list"], ["platforms", "add"], ["period", "restore"],
     ]:  # fmt: skip
         result = run(app, [*command, "--help"])
         assert result.exit_code == 0 and "Example: tributary " + command[0] in " ".join(result.output.split()), command
