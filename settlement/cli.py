@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Annotated
 
@@ -18,14 +19,15 @@ from rich.table import Table
 
 from settlement import calculate, catalog_csv, lifecycle, platforms, statements
 from settlement.config import Settings
-from settlement.reference import register_platform
-from settlement.warehouse import query, warehouse
+from settlement.reference import register_fx_rate, register_platform
+from settlement.warehouse import WarehouseError, query, warehouse
 
 app = typer.Typer(help=__doc__, no_args_is_help=True, pretty_exceptions_enable=False)
 period_app = typer.Typer(help="Period status and close.", no_args_is_help=True)
 settle_app = typer.Typer(help="Calculate and approve a period.", no_args_is_help=True)
 platforms_app = typer.Typer(help="Licensed platforms.", no_args_is_help=True)
 audit_app = typer.Typer(help="Read-only access for auditors.", no_args_is_help=True)
+fx_app = typer.Typer(help="FX rates, one per currency pair and period.", no_args_is_help=True)
 catalog_app = typer.Typer(help="Works, rights holders and splits.", no_args_is_help=True)
 statements_app = typer.Typer(help="Statement files for rights holders.", no_args_is_help=True)
 app.add_typer(period_app, name="period")
@@ -33,6 +35,7 @@ app.add_typer(settle_app, name="settle")
 app.add_typer(platforms_app, name="platforms")
 app.add_typer(audit_app, name="audit")
 app.add_typer(catalog_app, name="catalog")
+app.add_typer(fx_app, name="fx")
 app.add_typer(statements_app, name="statements")
 console = Console()
 
@@ -82,6 +85,28 @@ def catalog_import(
     except catalog_csv.CatalogImportError as exc:
         _fail(str(exc), USER_ERROR)
     console.print_json(json.dumps(result, default=str))
+
+
+@fx_app.command("set")
+def fx_set(
+    period: Annotated[str, typer.Option(help="YYYY-MM")],
+    from_currency: Annotated[str, typer.Option("--from", help="revenue currency, e.g. EUR")],
+    to_currency: Annotated[str, typer.Option("--to", help="contract currency, e.g. USD")],
+    rate: Annotated[str, typer.Option(help="units of --to per unit of --from, up to 8 decimals")],
+    source: Annotated[str, typer.Option(help="where the rate comes from, e.g. 'ECB reference 2026-10-30'")],
+) -> None:
+    """Record the period's rate for a currency pair (clears the fx_missing gate).
+    Example: tributary fx set --period 2026-10 --from EUR --to USD --rate 1.0842 --source "ECB 2026-10-30" """
+    try:
+        value = Decimal(rate)
+    except InvalidOperation:
+        _fail(f"rate {rate!r} is not a number", USER_ERROR)
+    try:
+        with warehouse(_settings().warehouse) as con:
+            register_fx_rate(con, period, from_currency.upper(), to_currency.upper(), value, source)
+    except (WarehouseError, duckdb.Error) as exc:
+        _fail(str(exc), USER_ERROR)
+    console.print(f"{from_currency.upper()}/{to_currency.upper()} {period} = {value} ({source})")
 
 
 @statements_app.command("build")

@@ -11,6 +11,7 @@ from settlement_fixtures import seed_warehouse, table
 from typer.testing import CliRunner
 
 from settlement.cli import app
+from settlement.warehouse import warehouse
 
 WORKS = [["work_id", "iswc", "isrc", "title", "composer", "collection", "style", "source"]] + [
     [f"W{i:03d}", f"T-000.000.00{i}-0", f"QZAAA260000{i}", f"Work {i}", "Anon.", "test", "bach", ""] for i in range(6)
@@ -66,6 +67,13 @@ def test_a_month_through_the_cli(tmp_path, monkeypatch):
     assert imported.exit_code == 0, imported.output
     assert '"works": 6' in imported.output and '"splits": 12' in imported.output
     seed_warehouse(db, catalog=False)  # platform, contract, generations and their shares
+    with warehouse(db) as con:  # one generation paid in euros: the fx_missing gate stops the month
+        con.execute("UPDATE raw.generations SET revenue_currency = 'EUR' WHERE generation_id = 'g0002'")
+    blocked = run(app, ["settle", "calculate", "--period", "2026-10", "--by", "alice"])
+    assert blocked.exit_code == 1 and "fx_missing: EUR/USD 2026-10" in blocked.output
+    fx = run(app, ["fx", "set", "--period", "2026-10", "--from", "EUR", "--to", "USD", "--rate", "1.0842",
+                   "--source", "ECB reference 2026-10-30"])  # fmt: skip
+    assert fx.exit_code == 0, fx.output
 
     calc = run(app, ["settle", "calculate", "--period", "2026-10", "--by", "alice"])
     assert calc.exit_code == 0, calc.output
@@ -114,7 +122,7 @@ def test_every_command_has_help_with_an_example():
     for command in [
         ["catalog", "import"], ["settle", "calculate"], ["settle", "approve"], ["period", "close"],
         ["period", "status"], ["statements", "build"], ["statements", "verify"], ["audit", "snapshot"],
-        ["audit", "query"], ["platforms", "list"], ["platforms", "add"], ["period", "restore"],
+        ["audit", "query"], ["platforms", "list"], ["platforms", "add"], ["period", "restore"], ["fx", "set"],
     ]:  # fmt: skip
         result = run(app, [*command, "--help"])
         assert result.exit_code == 0 and "Example: tributary " + command[0] in " ".join(result.output.split()), command
