@@ -86,6 +86,11 @@ def calculate_period(
             unbalanced = [tuple(r.values()) for r in query(con, "checks/ledger_unbalanced")]
             if unbalanced:
                 raise QualityGateError(period, "ledger", [("ledger_unbalanced", t, str(s)) for t, _, s in unbalanced])
+            # Payouts are converted at the close with this period's rates: ask for them now,
+            # while the calculation can still be approved, not at the close.
+            payout_fx = [tuple(r.values()) for r in query(con, "checks/payout_fx_missing", params)]
+            if payout_fx:
+                raise QualityGateError(period, "payout currency", payout_fx)
             run_sql(con, "loads/period_calculated", dict(params, now=now, fingerprint=fingerprint))
             totals = _totals(con, period) | {"adjustments": n_adjustments}
             run_sql(

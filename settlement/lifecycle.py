@@ -68,8 +68,14 @@ def close_period(warehouse_path: Path, period: str, by: str, snapshots: Path | N
                 f"period {period}: inputs changed since calculation {state['run_id']} was approved; "
                 "recalculate and approve again"
             )
+        missing_fx = query(con, "checks/payout_fx_missing", {"period": period})
+        if missing_fx:
+            listed = "\n".join(f"  - {r['rule']}: {r['subject']}: {r['detail']}" for r in missing_fx)
+            raise LifecycleError(f"period {period} cannot close: payouts need FX rates\n{listed}")
         with transaction(con):
-            run_sql(con, "marts/ledger_payouts", {"period": period, "run_id": f"close/{period}", "now": now})
+            payout = {"period": period, "run_id": f"close/{period}", "now": now}
+            run_sql(con, "marts/ledger_payouts", payout)
+            run_sql(con, "marts/payout_instructions", payout)
             run_sql(con, "loads/period_close", {"period": period})
         snapshot = snapshots / f"warehouse-{period}.duckdb" if snapshots else Path("unpublished")
         digest = publish_snapshot(con, snapshot) if snapshots else "-"

@@ -5,14 +5,15 @@ from __future__ import annotations
 
 import os
 import stat
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 
 import duckdb
 import pytest
 from settlement_fixtures import seed_warehouse, table
 
-from settlement.calculate import PeriodClosedError, calculate_period
+from settlement.calculate import PeriodClosedError, QualityGateError, calculate_period
 from settlement.lifecycle import LifecycleError, approve_period, close_period
+from settlement.reference import register_fx_rate
 from settlement.warehouse import warehouse
 
 
@@ -49,6 +50,34 @@ def test_close_pays_holders_over_threshold_and_carries_the_rest(tmp_path):
     pool = table(db, "SELECT sum(pool_amount) AS p FROM settlement.pools")["p"][0]
     assert result["paid_out"] + result["carried_forward"] == pool  # no cent appears or vanishes
     assert table(db, "SELECT count(*) AS n FROM ledger.postings GROUP BY transaction_id HAVING sum(amount) <> 0").empty
+
+
+def test_payout_in_the_holders_currency_needs_the_periods_rate(tmp_path):
+    db = tmp_path / "w.duckdb"
+    seed_warehouse(db, n_generations=30)
+    with warehouse(db) as con:
+        con.execute("UPDATE ref.rights_holders SET payout_currency = 'EUR' WHERE rights_holder_id = 'RH01'")
+    with pytest.raises(QualityGateError, match=r"fx_missing: USD/EUR 2026-10: no FX rate USD/EUR for 2026-10 \(payout to RH01\)"):
+        calculate_period(db, "2026-10", run_id="calc-10", by="alice")
+    assert table(db, "SELECT count(*) AS n FROM ledger.postings")["n"][0] == 0  # rolled back
+    with warehouse(db) as con:
+        register_fx_rate(con, "2026-10", "USD", "EUR", Decimal("0.91837"), "ECB reference 2026-10-30")
+    calculate_period(db, "2026-10", run_id="calc-10", by="alice")
+    approve_period(db, "2026-10", by="bob")
+    with warehouse(db) as con:  # the rate disappears after approval: the close refuses too
+        con.execute("DELETE FROM ref.fx_rates")
+    with pytest.raises(LifecycleError, match="inputs changed since calculation calc-10 was approved"):
+        close_period(db, "2026-10", by="bob", snapshots=None)
+    with warehouse(db) as con:
+        register_fx_rate(con, "2026-10", "USD", "EUR", Decimal("0.91837"), "ECB reference 2026-10-30")
+    close_period(db, "2026-10", by="bob", snapshots=None)
+    paid = table(db, "SELECT * FROM settlement.payout_instructions ORDER BY rights_holder_id")
+    ledger = table(db, "SELECT -sum(amount) AS a FROM ledger.postings WHERE transaction_id LIKE 'payout/%' AND account LIKE 'holder_payable:%'")
+    assert sum(paid["ledger_amount"]) == ledger["a"][0]  # every cent paid has an instruction
+    for _, row in paid.iterrows():
+        rate = Decimal("0.91837") if row["rights_holder_id"] == "RH01" else Decimal(1)
+        assert row["payout_currency"] == ("EUR" if row["rights_holder_id"] == "RH01" else "USD")
+        assert row["payout_amount"] == (row["ledger_amount"] * rate).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
 
 
 def test_a_closed_period_is_never_recalculated(tmp_path):

@@ -26,7 +26,7 @@ DATA_TABLES = [
     "ref.training_manifest", "ref.fx_rates", "raw.generations", "attribution.shares", "attribution.runs",
     "attribution.rejections", "settlement.periods", "settlement.pools", "settlement.holder_totals",
     "settlement.statement_lines", "settlement.approvals", "settlement.closes", "settlement.settled_generations",
-    "settlement.adjustments", "ledger.postings",
+    "settlement.adjustments", "settlement.payout_instructions", "ledger.postings",
 ]  # fmt: skip
 
 
@@ -88,6 +88,10 @@ def test_no_cent_appears_or_vanishes(db, n_works, n_generations, n_holders, seed
         con.execute(f"UPDATE raw.generations SET revenue_currency = 'EUR' WHERE generation_id < 'g{eur:04d}'")
         register_fx_rate(con, "2026-10", "EUR", "USD", fx, "test")
         con.execute("UPDATE ref.rights_holders SET min_payout = ?", [Decimal(threshold)])
+        # one holder is paid in euros: payouts convert at each period's USD/EUR rate
+        con.execute("UPDATE ref.rights_holders SET payout_currency = 'EUR' WHERE rights_holder_id = 'RH00'")
+        for month in ("2026-10", "2026-11"):
+            register_fx_rate(con, month, "USD", "EUR", 1 / fx, "test")
 
     october = calculate_period(db, "2026-10", run_id="c10", by="alice")
     # every level sums to its parent: pool -> holders -> statement lines, and each holder's
@@ -125,3 +129,6 @@ def test_no_cent_appears_or_vanishes(db, n_works, n_generations, n_holders, seed
     owed = _one(db, "SELECT coalesce(sum(amount), 0) FROM ledger.postings WHERE account LIKE 'holder_payable:%'")
     assert pools + adjustments == payouts + owed  # every cent is paid out or still owed
     assert _one(db, "SELECT count(*) FROM (SELECT transaction_id FROM ledger.postings GROUP BY 1 HAVING sum(amount) <> 0)") == 0
+    # every cent paid out has a payout instruction, converted once and rounded to the cent
+    assert _one(db, "SELECT coalesce(sum(ledger_amount), 0) FROM settlement.payout_instructions") == payouts
+    assert _one(db, "SELECT count(*) FROM settlement.payout_instructions WHERE payout_amount <> round(ledger_amount * fx_rate, 2)") == 0
