@@ -73,6 +73,7 @@ def calculate_period(
         now = datetime.now(UTC).replace(tzinfo=None)
         with transaction(con):
             n_adjustments = _restate_closed_periods(con, period, run_id)
+            run_sql(con, "loads/late_arrivals_adjusted", params)
             run_sql(con, "marts/settlement_calculation", params)
             run_sql(con, "marts/settlement_publish", params)
             failures = [tuple(r.values()) for r in query(con, "checks/period_reconciliation", params)]

@@ -88,6 +88,9 @@ def test_late_generation_and_split_correction_land_in_the_next_month(tmp_path):
     assert adjustments["reason"].str.contains("1 late generation").all()
     assert sum(adjustments["amount"], Decimal(0)) == Decimal("1.50")  # 5.00 late revenue x 30 %
     assert "RH0001" in set(adjustments["rights_holder_id"])
+    late_rows = _frame(home, "SELECT l.adjust_in_period, a.period FROM raw.late_arrivals AS l "
+                             "JOIN settlement.periods AS a ON a.run_id = l.adjusted_run_id")
+    assert late_rows.values.tolist() == [["2026-11", "2026-11"]]  # stamped by November's calculation
     postings = _frame(home, "SELECT transaction_id, memo, sum(amount) OVER (PARTITION BY transaction_id) AS t FROM ledger.postings WHERE transaction_id LIKE 'adjust/%'")
     assert (postings["t"] == 0).all() and postings["memo"].str.contains("corrects 2026-10").any()
     assert _frame(home, "SELECT status FROM settlement.periods WHERE period = '2026-11'")["status"][0] == "closed"
