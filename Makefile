@@ -39,3 +39,11 @@ lint: install
 
 clean:
 	rm -rf var .airflow .pytest_cache
+
+# Multi-worker Airflow (docs/multiworker.md): the month on PostgreSQL (started on loopback from
+# the distribution's binaries) with LocalExecutor workers, compared to the embedded default to
+# the cent. Needs PostgreSQL's server binaries: apt-get install -y postgresql. Never touches
+# .airflow/ or var/ (everything lives in temp folders), so it only needs the virtualenv.
+.PHONY: multiworker
+multiworker: $(VENV)/.installed
+	$(PY) -m pytest tests/test_multiworker.py -s $(PYTEST_ARGS)

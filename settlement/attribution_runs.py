@@ -8,6 +8,7 @@ worker; one loader then writes DuckDB (a single-writer database).
 from __future__ import annotations
 
 import json
+import os
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -51,8 +52,11 @@ def sync_model_versions(settings: Settings, endpoint: PlatformEndpoint) -> list[
     return fetched
 
 
-def plan_shards(settings: Settings, shard_size: int = 256) -> list[dict]:
-    """Work orders for the generations that have neither shares nor a recorded rejection."""
+def plan_shards(settings: Settings, shard_size: int | None = None) -> list[dict]:
+    """Work orders for the generations that have neither shares nor a recorded rejection.
+
+    `shard_size` (generations per mapped task) defaults to TRIBUTARY_SHARD_SIZE, else 256."""
+    shard_size = shard_size or int(os.environ.get("TRIBUTARY_SHARD_SIZE", "256"))
     with warehouse(settings.warehouse) as con:
         pending = query(con, "marts/pending_attribution")
     shards = []

@@ -7,7 +7,10 @@ named parameters, so an auditor can read the whole data model without reading Py
 from __future__ import annotations
 
 import hashlib
+import os
+import random
 import re
+import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
@@ -65,14 +68,30 @@ def migrate(con: duckdb.DuckDBPyConnection) -> list[str]:
     return applied
 
 
+def _open(path: Path, read_only: bool) -> duckdb.DuckDBPyConnection:
+    """DuckDB lets one process hold a writable file (and no other process read it meanwhile).
+    Tasks on parallel workers each hold it briefly, so a conflicting lock is waited out
+    (TRIBUTARY_WAREHOUSE_LOCK_WAIT_S, default 120 s) instead of failing the task."""
+    deadline = time.monotonic() + float(os.environ.get("TRIBUTARY_WAREHOUSE_LOCK_WAIT_S", "120"))
+    delay = 0.05
+    while True:
+        try:
+            return duckdb.connect(str(path), read_only=read_only)
+        except duckdb.IOException as exc:
+            if "lock" not in str(exc).lower() or time.monotonic() >= deadline:
+                raise
+            time.sleep(delay + random.uniform(0, delay))
+            delay = min(delay * 2, 1.0)
+
+
 def connect(path: Path | str, read_only: bool = False) -> duckdb.DuckDBPyConnection:
     path = Path(path)
     if read_only:
         if not path.exists():
             raise WarehouseError(f"no warehouse at {path}")
-        return duckdb.connect(str(path), read_only=True)
+        return _open(path, read_only=True)
     path.parent.mkdir(parents=True, exist_ok=True)
-    con = duckdb.connect(str(path))
+    con = _open(path, read_only=False)
     key = str(path.resolve())
     if key not in _MIGRATED:  # once per process and file: tasks connect often, briefly
         migrate(con)
