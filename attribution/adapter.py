@@ -17,6 +17,10 @@ How other model families implement the protocol:
   with the codebook interleaving pattern applied inside ``per_example_loss`` and the loss
   summed over codebooks.
 
+TRAK's default attributes only the last of ``attributed_modules``, the output layer: the
+loss's gradient w.r.t. its output needs no backward pass through the network (for the
+diffusion model above, the final projection of the denoiser). List it last.
+
 Every module returned by ``attributed_modules`` must be called once per forward with input
 shaped (B, ..., in_features), which nn.Linear guarantees, and examples in a batch must not
 interact (no batch norm in train mode), so that the gradient of the summed loss splits
@@ -41,7 +45,8 @@ class ModelAdapter(Protocol):
         ...
 
     def attributed_modules(self) -> list[nn.Linear]:
-        """The layers whose weight gradients become attribution features, in a fixed order."""
+        """The layers whose weight gradients become attribution features, in forward order,
+        the output layer (whose outputs the loss is computed from) last."""
         ...
 
     def checkpoints(self) -> list[str]:
@@ -73,8 +78,11 @@ class SandboxGPTAdapter:
         self.reduction = reduction
         self.model: GPT = model_version.load_model()
         self._current = model_version.checkpoints[-1]
-        self._states: dict[str, dict[str, torch.Tensor]] = {
-            self._current: {k: v.clone() for k, v in self.model.state_dict().items()}
+        # The live parameters and buffers, in state_dict order; a checkpoint switch copies
+        # into them (see load_checkpoint).
+        self._live = list(self.model.state_dict(keep_vars=True).values())
+        self._states: dict[str, list[torch.Tensor]] = {
+            self._current: [t.detach().clone() for t in self._live]
         }
 
     @property
@@ -110,14 +118,17 @@ class SandboxGPTAdapter:
         if name == self._current:
             return
         # Load into the same modules so hooks and module lists held by the caller stay valid.
-        # State dicts are kept in memory after the first read: an ensemble switches
-        # checkpoints for every batch of generations, and a disk read per switch cost
-        # more than the attribution itself (measured, benchmarks/attribution_quality.py).
+        # States are kept in memory after the first read: an ensemble switches checkpoints
+        # for every batch of generations, and a disk read per switch cost more than the
+        # attribution itself (measured, benchmarks/attribution_quality.py). Copying tensor
+        # by tensor instead of load_state_dict: its key checks cost about as much as the
+        # forward of one generation of the sandbox model (0.3 ms per switch, measured).
         if name not in self._states:
             if name not in self.mv.checkpoints:
                 raise KeyError(f"{name!r} is not a checkpoint of {self.model_version}")
-            self._states[name] = {
-                k: v.clone() for k, v in self.mv.load_model(name).state_dict().items()
-            }
-        self.model.load_state_dict(self._states[name])
+            state = self.mv.load_model(name).state_dict()
+            self._states[name] = [v.detach().clone() for v in state.values()]
+        with torch.no_grad():
+            for live, saved in zip(self._live, self._states[name], strict=True):
+                live.copy_(saved)
         self._current = name

@@ -78,9 +78,9 @@ def attribute_generations(
     seed: int = 0,
     run_id: str | None = None,
     train_tokens: list[list[int]] | None = None,
-    k_in: int = 8,
-    k_out: int = 8,
-    damping: float = 0.1,
+    k_in: int | None = None,
+    k_out: int | None = None,
+    damping: float | None = None,
     policy: SharesPolicy | dict | None = None,
     method: str = "trak",
     method_params: dict | None = None,
@@ -134,15 +134,19 @@ def attribute_generations(
     params: dict = {}
     if accepted:
         train = _train_tokens(mv, train_tokens)
+        # None: the attributor's own default (documented in attribution/trak.py).
+        kw = {
+            k: v
+            for k, v in {"k_in": k_in, "k_out": k_out, "damping": damping}.items()
+            if v is not None
+        }
+        kw.update(method_params or {})
         attributor = make_attributor(
             method,
             SandboxGPTAdapter(mv),
             cache_dir=Path(cache_dir) / mv.model_version,
             seed=seed,
-            k_in=k_in,
-            k_out=k_out,
-            damping=damping,
-            **(method_params or {}),
+            **kw,
         )
         # Keep several times top_k examples: a work with more than one training example
         # then still has all of them summed.
@@ -213,12 +217,13 @@ def attribute_generations(
 def make_attributor(method: str, adapter, cache_dir: Path | None = None, seed: int = 0, **kw):
     """The attributor a contract's method names, with its own parameters from kw.
 
-    TRAK takes k_in, k_out, damping; unlearning takes steps, step_size, fisher_weight,
-    fisher_samples; similarity takes embedder ("hidden" or "symbolic"). Keywords that belong
-    to another method are ignored, so a DAG can pass one dict of contract parameters.
+    TRAK takes k_in, k_out, damping, layers ("output" or "all"); unlearning takes steps,
+    step_size, fisher_weight, fisher_samples; similarity takes embedder ("hidden" or
+    "symbolic"). Keywords that belong to another method are ignored, so a DAG can pass one
+    dict of contract parameters.
     """
     if method == "trak":
-        names = ("k_in", "k_out", "damping", "batch_size", "chunk_size")
+        names = ("k_in", "k_out", "damping", "batch_size", "chunk_size", "layers")
         return TRAKAttributor(
             adapter, seed=seed, cache_dir=cache_dir, **{k: v for k, v in kw.items() if k in names}
         )

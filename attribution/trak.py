@@ -9,18 +9,31 @@ these k_out*k_in numbers per attributed layer, concatenated in the adapter's mod
 
 Scores follow TRAK: score(target, i) = phi_target (Phi^T Phi + lambda I)^-1 phi_i, with Phi
 the features of all training examples, averaged over the checkpoints of the model version.
+Each checkpoint has its own seeded projection (as in TRAK and dattri), so the ensemble also
+averages out the projection's error.
+
+Layers: by default only the output layer (the last of the adapter's attributed_modules) is
+attributed. Its output gradient is the loss's gradient w.r.t. the logits, which needs no
+backward pass through the network, so a target costs about one forward per checkpoint: the
+three-checkpoint ensemble costs 1.7x a forward+backward of the served demo model for one
+generation and 1.1x per generation in batches (2.4x / 1.8x on the 1-layer test model, where
+fixed per-call overheads weigh most; benchmarks/attribution_cost.py, docs/BENCHMARKS.md).
+Measured on the sandbox (3 model seeds x 64 generations, m = 48 LDS retrains, exact
+per-example gradients, 3 checkpoints): output layer alone LDS 0.27, all linear layers 0.26,
+all parameters 0.26; any single checkpoint 0.15-0.25 whatever the layers. layers="all"
+keeps every attributed layer (a full backward per checkpoint).
 
 Damping: lambda = damping * trace(Phi^T Phi) / p, i.e. relative to the mean eigenvalue of
 the feature Gram matrix, so the same damping means the same thing for any model scale,
-checkpoint or loss reduction. Default 0.1: on the dattri side-by-side (200 works, m = 32
-LDS retrains) LDS was 0.166 / 0.198 / 0.217 / 0.162 for damping 1e-3 / 1e-2 / 0.1 / 1, with
-recall@1 = 1.0 for all (docs/BENCHMARKS.md).
+checkpoint or loss reduction. Default 0.3, with k_in = 16, k_out = 80, chosen on model
+seeds 0-2 of benchmarks/attribution_vs_dattri.py and reported there on other seeds
+(docs/BENCHMARKS.md).
 
 Caching: per checkpoint the training features are written as float32 .npy chunks of
 ``chunk_size`` rows plus the Gram matrix; attribute() streams the chunks, so the training
 set never has to fit in memory at once. The cache folder name encodes every parameter the
-features depend on (projection sizes, seed, modules' shapes, hash of the training tokens),
-so a stale cache is never reused for other data.
+features depend on (projection sizes, seed, layers, modules' shapes, hash of the training
+tokens), so a stale cache is never reused for other data.
 """
 
 from __future__ import annotations
@@ -42,6 +55,10 @@ from attribution.shares import ScoreSummary
 
 log = logging.getLogger(__name__)
 
+LAYERS = ("output", "all")
+# Part of the cache key: bump when the features of the same parameters change meaning.
+FEATURE_VERSION = 2
+
 
 def _progress(total: int, desc: str):
     """A tqdm bar on a terminal, silent in logs and tests (disable=None: off unless a TTY)."""
@@ -55,20 +72,27 @@ class _Checkpoint:
     name: str
     chunks: list[np.ndarray] | list[Path]  # arrays in memory or .npy paths on disk
     inv: torch.Tensor  # (p, p) float32: (Phi^T Phi + lambda I)^-1
+    # Phi (Phi^T Phi + lambda I)^-1 chunk by chunk (the kernel is symmetric): what a target's
+    # features are scored against, so a generation costs n_train * p, not p^2 more.
+    scored: list[np.ndarray] | list[Path]
 
 
 class TRAKAttributor:
     def __init__(
         self,
         task: ModelAdapter,
-        k_in: int = 8,
-        k_out: int = 8,
-        damping: float = 0.1,
+        k_in: int = 16,
+        k_out: int = 80,
+        damping: float = 0.3,
         seed: int = 0,
         batch_size: int = 32,
         cache_dir: Path | None = None,
         chunk_size: int = 4096,
+        layers: str = "output",
+        checkpoints: list[str] | None = None,
     ) -> None:
+        if layers not in LAYERS:
+            raise ValueError(f"unknown layers {layers!r}; expected one of {LAYERS}")
         self.task = task
         self.k_in, self.k_out = k_in, k_out
         self.damping = damping
@@ -76,34 +100,73 @@ class TRAKAttributor:
         self.batch_size = batch_size
         self.cache_dir = Path(cache_dir) if cache_dir is not None else None
         self.chunk_size = chunk_size
+        self.layers = layers
+        all_ckpts = list(task.checkpoints())
+        self.checkpoints = list(checkpoints) if checkpoints is not None else all_ckpts
+        unknown = [c for c in self.checkpoints if c not in all_ckpts]
+        if unknown or not self.checkpoints:
+            raise ValueError(f"checkpoints {unknown or '[]'} are not checkpoints of the model")
+        # A checkpoint's projection is seeded by its place in the model version's list, so
+        # the same checkpoint gets the same features in a one-checkpoint or a full ensemble.
+        self._ckpt_index = {c: all_ckpts.index(c) for c in self.checkpoints}
         self._ckpts: list[_Checkpoint] = []
         self.n_train = 0
         self.cache_hits = 0  # checkpoints whose features came from disk, for logs and tests
-        self._proj = self._projections()
+        self.chunks_reused = 0
+        self._proj: dict[str, list[tuple[torch.Tensor, torch.Tensor]]] = {}
+        self._modules: list[nn.Linear] | None = None
+        self._joined: list[torch.Tensor] | None = None  # in-memory scored chunks, joined
 
     # -- features ---------------------------------------------------------------------------
 
-    def _projections(self) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    def modules(self) -> list[nn.Linear]:
+        # Asked once: adapters load checkpoints into the same modules (adapter.py), and
+        # walking the model's modules on every batch cost 7 % of a target's featurisation.
+        if self._modules is None:
+            mods = list(self.task.attributed_modules())
+            self._modules = mods[-1:] if self.layers == "output" else mods
+        return self._modules
+
+    def _dims(self, m: nn.Linear) -> tuple[int, int, int]:
+        d_in = m.in_features + (1 if m.bias is not None else 0)
+        # More projected dimensions than the layer has would add nothing but cost.
+        return d_in, min(self.k_in, d_in), min(self.k_out, m.out_features)
+
+    def projections(self, checkpoint: str) -> list[tuple[torch.Tensor, torch.Tensor]]:
         """Seeded Gaussian P_in (k_in x in[+1]) and P_out (k_out x out) for every layer."""
+        if checkpoint in self._proj:
+            return self._proj[checkpoint]
+        ci = self._ckpt_index[checkpoint]
         out = []
-        for li, m in enumerate(self.task.attributed_modules()):
-            g = torch.Generator().manual_seed(self.seed * 1_000_003 + li)
-            d_in = m.in_features + (1 if m.bias is not None else 0)
-            p_in = torch.randn(self.k_in, d_in, generator=g) / self.k_in**0.5
-            p_out = torch.randn(self.k_out, m.out_features, generator=g) / self.k_out**0.5
+        for li, m in enumerate(self.modules()):
+            g = torch.Generator().manual_seed(self.seed * 1_000_003 + ci * 10_007 + li)
+            d_in, k_in, k_out = self._dims(m)
+            p_in = torch.randn(k_in, d_in, generator=g) / k_in**0.5
+            p_out = torch.randn(k_out, m.out_features, generator=g) / k_out**0.5
             out.append((p_in, p_out))
+        self._proj[checkpoint] = out
         return out
 
     @property
     def n_features(self) -> int:
-        return self.k_in * self.k_out * len(self._proj)
+        return sum(k_in * k_out for _, k_in, k_out in map(self._dims, self.modules()))
 
-    def features(self, batch_tokens: list[list[int]]) -> torch.Tensor:
-        """Projected per-example gradients (B, p) at the adapter's current checkpoint."""
-        modules = self.task.attributed_modules()
+    def features(
+        self, batch_tokens: list[list[int]], checkpoint: str | None = None
+    ) -> torch.Tensor:
+        """Projected per-example gradients (B, p) at the adapter's current checkpoint, with
+        the projection of ``checkpoint`` (default: the last of this attributor's)."""
+        proj = self.projections(checkpoint or self.checkpoints[-1])
+        modules = self.modules()
         xs: list[torch.Tensor | None] = [None] * len(modules)
         outs: list[torch.Tensor | None] = [None] * len(modules)
         handles = []
+
+        def start_recording(mod: nn.Module, inputs: tuple) -> None:
+            # Nothing before the first attributed layer needs a gradient: the forward runs
+            # without autograd up to there (for the output layer, almost the whole network),
+            # and records from there on. The enclosing no_grad restores the mode on exit.
+            torch.set_grad_enabled(True)
 
         def fwd_hook(li: int):
             def hook(mod: nn.Module, inputs: tuple, output: torch.Tensor) -> None:
@@ -113,9 +176,10 @@ class TRAKAttributor:
             return hook
 
         for li, m in enumerate(modules):
+            handles.append(m.register_forward_pre_hook(start_recording))
             handles.append(m.register_forward_hook(fwd_hook(li)))
         try:
-            with torch.enable_grad():
+            with torch.no_grad():
                 losses = self.task.per_example_loss(batch_tokens)
                 missing = [li for li, o in enumerate(outs) if o is None]
                 if missing:
@@ -125,9 +189,9 @@ class TRAKAttributor:
                     )
                 # Gradients w.r.t. the layers' outputs only: autograd then skips every
                 # weight gradient (dW = delta^T x per layer, the part we project ourselves),
-                # so featurising costs about a forward and half a backward (measured in
-                # benchmarks/attribution_quality.py). The sum's gradient splits per example
-                # because examples do not interact.
+                # and for the output layer it only differentiates the loss w.r.t. the
+                # logits. The sum's gradient splits per example because examples do not
+                # interact.
                 deltas = torch.autograd.grad(losses.sum(), outs)
         finally:
             for h in handles:
@@ -141,21 +205,23 @@ class TRAKAttributor:
             d = d.reshape(B, -1, d.shape[-1]).float()
             if m.bias is not None:
                 x = torch.cat([x, torch.ones_like(x[..., :1])], dim=-1)
-            p_in, p_out = self._proj[li]
+            p_in, p_out = proj[li]
             a = x @ p_in.T  # (B, T, k_in)
             b = d @ p_out.T  # (B, T, k_out)
             parts.append(torch.einsum("bto,bti->boi", b, a).reshape(B, -1))
-        return torch.cat(parts, dim=1)
+        return torch.cat(parts, dim=1) if len(parts) > 1 else parts[0]
 
     @staticmethod
     def _params(modules: list[nn.Linear]) -> list[torch.Tensor]:
         return [p for m in modules for p in m.parameters()]
 
-    def _features_all(self, tokens: list[list[int]]) -> torch.Tensor:
+    def _features_all(self, tokens: list[list[int]], checkpoint: str) -> torch.Tensor:
         out = [
-            self.features(tokens[i : i + self.batch_size])
+            self.features(tokens[i : i + self.batch_size], checkpoint)
             for i in range(0, len(tokens), self.batch_size)
         ]
+        if len(out) == 1:
+            return out[0]
         return torch.cat(out, dim=0) if out else torch.zeros(0, self.n_features)
 
     # -- cache ------------------------------------------------------------------------------
@@ -171,6 +237,8 @@ class TRAKAttributor:
         ]
         spec = json.dumps(
             [
+                FEATURE_VERSION,
+                self.layers,
                 self.k_in,
                 self.k_out,
                 self.seed,
@@ -181,7 +249,7 @@ class TRAKAttributor:
             ]
         )
         h.update(spec.encode())
-        return f"trak-k{self.k_in}x{self.k_out}-s{self.seed}-{h.hexdigest()[:16]}"
+        return f"trak-{self.layers}-k{self.k_in}x{self.k_out}-s{self.seed}-{h.hexdigest()[:16]}"
 
     def _inverse(self, gram: torch.Tensor) -> torch.Tensor:
         p = gram.shape[0]
@@ -203,11 +271,12 @@ class TRAKAttributor:
             raise ValueError("no training sequences to cache")
         self.n_train = len(train_tokens)
         self._ckpts = []
+        self._joined = None
         self.cache_hits = 0
         self.chunks_reused = 0
         root = self.cache_dir / self._cache_key(train_tokens) if self.cache_dir else None
         n_chunks = -(-len(train_tokens) // self.chunk_size)
-        for name in self.task.checkpoints():
+        for name in self.checkpoints:
             cdir = root / f"{name}-c{self.chunk_size}" if root else None
             if cdir is not None and (cdir / "done.json").exists():
                 meta = json.loads((cdir / "done.json").read_text())
@@ -215,7 +284,7 @@ class TRAKAttributor:
                 gram = torch.from_numpy(np.load(cdir / "gram.npy"))
                 log.info("TRAK features of %s reused from %s", name, cdir)
                 self.cache_hits += 1
-                self._ckpts.append(_Checkpoint(name, chunks, self._inverse(gram)))
+                self._ckpts.append(self._checkpoint(name, chunks, gram, cdir))
                 continue
             log.info("TRAK features of %s: computing for %d examples", name, len(train_tokens))
             self.task.load_checkpoint(name)
@@ -236,32 +305,63 @@ class TRAKAttributor:
                     else:
                         self.chunks_reused += 1
                 if phi_np is None:
-                    phi_np = self._features_all(part).numpy()
+                    phi_np = self._features_all(part, name).numpy()
                     if path is not None:
-                        tmp = path.with_suffix(".tmp.npy")
+                        # atomic: a chunk on disk is always complete; the temp name is per
+                        # process, since shards on parallel workers may compute the same chunk
+                        tmp = path.with_suffix(f".tmp{os.getpid()}.npy")
                         np.save(tmp, phi_np)
-                        os.replace(tmp, path)  # atomic: a chunk on disk is always complete
+                        os.replace(tmp, path)
                 phi = torch.from_numpy(phi_np)
                 gram += phi.double().T @ phi.double()  # float64: sums over many rows
                 chunks.append(path if path is not None else phi_np)
                 bar.update(len(part))
             bar.close()
             if cdir is not None:
-                np.save(cdir / "gram.npy", gram.numpy())  # float64
+                tmp = cdir / f"gram.tmp{os.getpid()}.npy"
+                np.save(tmp, gram.numpy())  # float64
+                os.replace(tmp, cdir / "gram.npy")  # a reader never sees half a file
                 # Written last: a folder without it is an unfinished run, resumed chunk-wise.
                 meta = {
                     "chunks": [c.name for c in chunks],
                     "n_train": len(train_tokens),
                     "n_features": self.n_features,
                 }
-                (cdir / "done.json").write_text(json.dumps(meta))
-            self._ckpts.append(_Checkpoint(name, chunks, self._inverse(gram)))
+                tmp = cdir / f"done.tmp{os.getpid()}.json"
+                tmp.write_text(json.dumps(meta))
+                os.replace(tmp, cdir / "done.json")
+            self._ckpts.append(self._checkpoint(name, chunks, gram, cdir))
+
+    def _checkpoint(
+        self, name: str, chunks: list, gram: torch.Tensor, cdir: Path | None
+    ) -> _Checkpoint:
+        """The kernel of one checkpoint and its training chunks multiplied by it.
+
+        On disk the products live in a folder per damping next to the raw features, written
+        chunk by chunk like them (atomic, resumable); the raw features stay the record, so
+        another damping needs no new forward pass.
+        """
+        inv = self._inverse(gram)
+        if cdir is None:
+            scored = [(torch.from_numpy(c) @ inv).numpy() for c in chunks]
+            return _Checkpoint(name, chunks, inv, scored)
+        sdir = cdir / f"scored-d{self.damping!r}"
+        sdir.mkdir(exist_ok=True)
+        scored = []
+        for i, c in enumerate(chunks):
+            path = sdir / f"scored-{i:05d}.npy"
+            if not path.exists():
+                tmp = path.with_suffix(f".tmp{os.getpid()}.npy")
+                np.save(tmp, (torch.from_numpy(np.load(c)) @ inv).numpy())
+                os.replace(tmp, path)
+            scored.append(path)
+        return _Checkpoint(name, chunks, inv, scored)
 
     # -- scores -----------------------------------------------------------------------------
 
     def _queries(self, target_tokens: list[list[int]]) -> list[torch.Tensor]:
-        """Per checkpoint, phi_target (Phi^T Phi + lambda I)^-1, divided by the ensemble size
-        so that summing over checkpoints gives the ensemble mean."""
+        """Per checkpoint, the target features divided by the ensemble size, so that summing
+        their products with the checkpoints' scored chunks gives the ensemble mean."""
         if not self._ckpts:
             raise RuntimeError("call cache(train_tokens) before attribute()")
         if not target_tokens:
@@ -269,7 +369,7 @@ class TRAKAttributor:
         out = []
         for ck in self._ckpts:
             self.task.load_checkpoint(ck.name)
-            out.append(self._features_all(target_tokens) @ ck.inv / len(self._ckpts))
+            out.append(self._features_all(target_tokens, ck.name) / len(self._ckpts))
         return out
 
     def attribute(self, target_tokens: list[list[int]]) -> np.ndarray:
@@ -282,7 +382,7 @@ class TRAKAttributor:
         scores = torch.zeros(len(target_tokens), self.n_train)
         for q, ck in zip(qs, self._ckpts, strict=True):
             start = 0
-            for chunk in ck.chunks:
+            for chunk in ck.scored:
                 phi = torch.from_numpy(np.load(chunk) if isinstance(chunk, Path) else chunk)
                 scores[:, start : start + phi.shape[0]] += q @ phi.T
                 start += phi.shape[0]
@@ -299,16 +399,26 @@ class TRAKAttributor:
         qs = self._queries(target_tokens)
         n_chunks = len(self._ckpts[0].chunks)
 
-        def blocks():
+        def side_by_side(ci: int) -> torch.Tensor:
             # Chunk ci of every checkpoint side by side: (rows, p * n_ckpt).
-            for ci in range(n_chunks):
-                yield torch.cat(
-                    [
-                        torch.from_numpy(np.load(c) if isinstance(c, Path) else c)
-                        for c in (ck.chunks[ci] for ck in self._ckpts)
-                    ],
-                    dim=1,
-                )
+            return torch.cat(
+                [
+                    torch.from_numpy(np.load(c) if isinstance(c, Path) else c)
+                    for c in (ck.scored[ci] for ck in self._ckpts)
+                ],
+                dim=1,
+            )
+
+        def blocks():
+            on_disk = isinstance(self._ckpts[0].scored[0], Path)
+            if on_disk:  # read chunk by chunk: memory independent of the catalog
+                yield from (side_by_side(ci) for ci in range(n_chunks))
+                return
+            # In memory the catalog is small: join the checkpoints once, not per call (the
+            # copy was a tenth of attributing one generation on the sandbox model).
+            if self._joined is None:
+                self._joined = [side_by_side(ci) for ci in range(n_chunks)]
+            yield from self._joined
 
         q_all = torch.cat(qs, dim=1)  # (m, p * n_ckpt): one matmul sums the ensemble
         bar = _progress(self.n_train, "score")
@@ -322,5 +432,8 @@ class TRAKAttributor:
             "k_out": self.k_out,
             "damping": self.damping,
             "seed": self.seed,
-            "checkpoints": [c.name for c in self._ckpts] or list(self.task.checkpoints()),
+            "layers": self.layers,
+            "n_features": self.n_features,
+            "feature_version": FEATURE_VERSION,
+            "checkpoints": [c.name for c in self._ckpts] or list(self.checkpoints),
         }

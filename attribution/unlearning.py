@@ -141,10 +141,12 @@ class UnlearningAttributor:
             cdir.mkdir(parents=True, exist_ok=True)
             arrays = {"base_loss": self.base_loss.numpy()}
             arrays.update({f"f{j}": f.numpy() for j, f in enumerate(self.fisher)})
-            tmp = cdir / "state.tmp.npz"
+            tmp = cdir / f"state.tmp{os.getpid()}.npz"  # per process: parallel shards
             np.savez(tmp, **arrays)
             os.replace(tmp, cdir / "state.npz")
-            (cdir / "done.json").write_text(json.dumps({"n_train": n}))
+            tmp = cdir / f"done.tmp{os.getpid()}.json"
+            tmp.write_text(json.dumps({"n_train": n}))
+            os.replace(tmp, cdir / "done.json")
 
     def _unlearn(self, target: list[int]) -> list[torch.Tensor]:
         """Ascend on the target in place; returns theta_0 so the caller can restore it."""

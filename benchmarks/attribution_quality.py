@@ -1,12 +1,25 @@
-"""Attribution quality of the three methods on a sandbox model we can retrain.
+"""Attribution quality of the three methods on sandbox models we can retrain.
 
-    .venv/bin/python benchmarks/attribution_quality.py --works 100 --steps 300 --lds-m 24
+    .venv/bin/python benchmarks/attribution_quality.py --seeds 3 4 5 --work /tmp/vs-dattri \\
+        --removal-gens 16 --random-draws 8 --jobs 2
 
-Trains the reference model (TINY_CONFIG) on synthetic pieces, plants near copies of some
-training works as generations, samples ordinary generations from the model, then reports
-planted-copy recall@1, LDS (m retrained halves), top-k removal vs random removal, and the
-cost of attributing one generation as a multiple of one forward+backward pass on it.
-All on CPU with one torch thread; sizes are flags so the same script runs larger on a GPU box.
+Per model seed (the same seed folders as benchmarks/attribution_vs_dattri.py: a folder
+already built by either benchmark is reused, model, generations and LDS truth included):
+TINY_CONFIG model on --works synthetic pieces, --planted near copies, --gens sampled
+generations, LDS truth from --lds-m retrained halves. Methods at their product defaults:
+TRAK (output layer, 3 checkpoints), unlearning (one Fisher-preconditioned step, relative
+rise), similarity with the symbolic embedder (the default) and with hidden states.
+
+Reported per method: recall@1 over the planted copies; LDS (mean over seeds x generations,
+95 % bootstrap interval, per-seed means); and top-k removal against random removal on the
+first --removal-gens generations of each seed. Criterion, per generation g: rise_topk(g) =
+loss of g after retraining without the method's top --removal-k works minus its loss under
+the full model; rise_random(g) = the same for k random works, averaged over --random-draws
+draws (each draw is one retrain shared by all generations and methods). A method beats
+random when the mean of rise_topk - rise_random over all seeds x generations is above 0 with
+its 95 % bootstrap interval above 0; the share of generations where rise_topk(g) >
+rise_random(g) is printed next to it. Retrains keep the reference run's batch draws and drop
+the excluded examples from them (attribution/evaluate.py).
 """
 
 from __future__ import annotations
@@ -23,164 +36,137 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from attribution_common import (
+    build_seed,
+    load_truth,
+    per_generation_lds,
+    retrain_spec,
+    summarise,
+)
 
 from attribution.adapter import SandboxGPTAdapter
-from attribution.evaluate import (
-    RetrainSpec,
-    cost_multiple,
-    generation_losses,
-    lds,
-    near_copy,
-    recall_at_1,
-    retrain_on_subsets,
-    sample_generations,
-    topk_removal,
-)
-from attribution.similarity import (
-    HiddenStateEmbedder,
-    SimilarityAttributor,
-    SymbolicEmbedder,
-)
+from attribution.evaluate import generation_losses, recall_at_1, topk_removal
+from attribution.similarity import HiddenStateEmbedder, SimilarityAttributor, SymbolicEmbedder
 from attribution.trak import TRAKAttributor
 from attribution.unlearning import UnlearningAttributor
-from sandbox.model import GPTConfig
-from sandbox.tokenizer import Tokenizer
-from sandbox.train import (
-    TINY_CONFIG,
-    load_model_version,
-    synthetic_pieces,
-    train_model_version,
-)
+from sandbox.train import load_model_version
 
 
-def build(args, root: Path):
-    tok = Tokenizer()
-    pieces = synthetic_pieces(args.works, seed=args.seed + 1)
-    ids = [f"work-{i:05d}" for i in range(args.works)]
-    cfg = GPTConfig(vocab_size=tok.vocab_size, block_size=tok.max_len, **TINY_CONFIG)
-    mv_dir = train_model_version(
-        pieces,
-        ids,
-        root,
-        cfg,
-        steps=args.steps,
-        batch_size=16,
-        lr=3e-3,
-        seed=args.seed,
-        n_checkpoints=args.checkpoints,
-        log_every=0,
-    )
-    spec = RetrainSpec(cfg, args.steps, 16, 3e-3, args.seed)
-    return pieces, load_model_version(mv_dir), spec
-
-
-def methods(mv, args) -> dict:
-    a = SandboxGPTAdapter(mv)
+def methods(mv, seed: int) -> dict:
     return {
-        "trak": TRAKAttributor(a, k_in=args.k, k_out=args.k, seed=args.seed),
-        "unlearning": UnlearningAttributor(SandboxGPTAdapter(mv), seed=args.seed),
-        "similarity-hidden": SimilarityAttributor(HiddenStateEmbedder(SandboxGPTAdapter(mv))),
+        "trak": TRAKAttributor(SandboxGPTAdapter(mv), seed=seed),
+        "unlearning": UnlearningAttributor(SandboxGPTAdapter(mv), seed=seed),
         "similarity-symbolic": SimilarityAttributor(SymbolicEmbedder()),
+        "similarity-hidden": SimilarityAttributor(HiddenStateEmbedder(SandboxGPTAdapter(mv))),
     }
 
 
 def main(argv=None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--works", type=int, default=100)
+    ap.add_argument("--seeds", type=int, nargs="+", default=[3, 4, 5])
+    ap.add_argument("--works", type=int, default=200)
     ap.add_argument("--steps", type=int, default=300)
-    ap.add_argument("--checkpoints", type=int, default=3)
     ap.add_argument("--planted", type=int, default=20)
-    ap.add_argument("--gens", type=int, default=8, help="ordinary generations for LDS/removal")
-    ap.add_argument("--lds-m", type=int, default=24)
+    ap.add_argument("--gens", type=int, default=96, help="sampled generations per seed")
+    ap.add_argument("--lds-m", type=int, default=48)
+    ap.add_argument("--removal-gens", type=int, default=16, help="per seed, the first ones")
     ap.add_argument("--removal-k", type=int, default=5)
-    ap.add_argument("--removal-gens", type=int, default=4)
-    ap.add_argument("--k", type=int, default=8, help="TRAK projection k_in = k_out")
-    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--random-draws", type=int, default=8)
+    ap.add_argument("--jobs", type=int, default=1, help="processes for the removal retrains")
+    ap.add_argument("--boot", type=int, default=2000)
+    ap.add_argument("--work", type=Path, help="seed folders (shared with attribution_vs_dattri)")
     ap.add_argument("--json", type=Path)
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
     torch.set_num_threads(1)
     t_all = time.perf_counter()
-    workdir = tempfile.TemporaryDirectory()  # lives until the process ends
-    pieces, mv, spec = build(args, Path(workdir.name))
-    rng = np.random.default_rng(args.seed + 7)
-    planted = sorted(rng.choice(args.works, args.planted, replace=False).tolist())
-    copies = [near_copy(pieces[w], rng) for w in planted]
-    model = mv.load_model()
-    gens = sample_generations(model, args.gens, seed=args.seed + 3)
-
-    res: dict = {"config": vars(args) | {"json": str(args.json)}, "methods": {}}
-    scores_gen = {}
-    for name, att in methods(mv, args).items():
+    work = args.work or Path(tempfile.mkdtemp(prefix="attr-quality-"))
+    print(f"work folder: {work}", flush=True)
+    lds_by: dict[str, list[np.ndarray]] = {}
+    names: list[str] = []
+    recall_by: dict[str, list[float]] = {}
+    excess_by: dict[str, list[np.ndarray]] = {}
+    removal_by: dict[str, list[dict]] = {}
+    for seed in args.seeds:
+        folder = work / f"seed-{seed}"
+        d = build_seed(seed, folder, args.works, args.planted, args.gens, args.lds_m, args.steps)
+        masks, losses = load_truth(folder)
+        mv = load_model_version(Path(d["mv_dir"]))
+        n_c = len(d["copies"])
+        scores_gen = {}
         t = time.perf_counter()
-        att.cache(pieces)
-        t_cache = time.perf_counter() - t
+        for name, att in methods(mv, seed).items():
+            att.cache(d["train"])
+            s = att.attribute(d["copies"] + d["gens"])
+            recall_by.setdefault(name, []).append(recall_at_1(s[:n_c], d["planted"]))
+            lds_by.setdefault(name, []).append(per_generation_lds(s[n_c:], masks, losses))
+            scores_gen[name] = s[n_c : n_c + args.removal_gens]
+        names = list(scores_gen)
+        print(f"seed {seed}: scored by {len(names)} methods in {time.perf_counter() - t:.0f}s")
+        spec = retrain_spec(seed, args.steps)
+        gens_r = d["gens"][: args.removal_gens]
+        # The full model is the served one: same seed, data and batch draws.
+        base = generation_losses(mv.load_model(), gens_r)
         t = time.perf_counter()
-        s_copy = att.attribute(copies)
-        s_gen = att.attribute(gens)
-        t_score = time.perf_counter() - t
-        scores_gen[name] = s_gen
-        res["methods"][name] = {
-            "recall_at_1": recall_at_1(s_copy, planted),
-            "cache_s_per_train_example": t_cache / len(pieces),
-            "score_s_per_generation": t_score / (len(copies) + len(gens)),
-        }
-        print(name, json.dumps(res["methods"][name]), flush=True)
+        removal = topk_removal(
+            spec,
+            d["train"],
+            gens_r,
+            scores_gen,
+            k=args.removal_k,
+            seed=seed,
+            base_losses=base,
+            random_draws=args.random_draws,
+            jobs=args.jobs,
+        )
+        print(f"seed {seed}: removal retrains in {time.perf_counter() - t:.0f}s", flush=True)
+        for name, r in removal.items():
+            excess_by.setdefault(name, []).append(r.excess)
+            removal_by.setdefault(name, []).append(
+                r.summary()
+                | {"topk_rise": r.topk_rise.tolist(), "random_rise": r.random_rise.tolist()}
+            )
+            print(f"  {name}: {json.dumps(r.summary())}", flush=True)
 
-    # Cost of one generation vs one forward+backward of the served model on it.
-    adapter = SandboxGPTAdapter(mv)
-    trak1 = TRAKAttributor(adapter, k_in=args.k, k_out=args.k, seed=args.seed)
-    trak1.cache(pieces)
-    one = [gens[0]]
-
-    def fwd_bwd():
-        adapter.model.zero_grad(set_to_none=True)
-        adapter.per_example_loss(one).sum().backward()
-
-    a, fb, ratio = cost_multiple(lambda: trak1.attribute_topk(one, k=64), fwd_bwd)
-    batch = (gens * 8)[:64]
-
-    def fwd_bwd_batch():
-        adapter.model.zero_grad(set_to_none=True)
-        adapter.per_example_loss(batch).sum().backward()
-
-    _, _, ratio_b = cost_multiple(lambda: trak1.attribute_topk(batch, k=64), fwd_bwd_batch)
-    n_ck = len(mv.checkpoints)
-    res["cost"] = {
-        "fwd_bwd_s": fb,
-        "trak_one_gen_s": a,
-        "trak_one_gen_x": ratio,
-        "trak_one_gen_per_checkpoint_x": ratio / n_ck,
-        "trak_batch64_x": ratio_b,
-        "trak_batch64_per_checkpoint_x": ratio_b / n_ck,
-        "n_checkpoints": n_ck,
-        "n_train": len(pieces),
-    }
-    print("cost", json.dumps(res["cost"]), flush=True)
-
-    subsets = retrain_on_subsets(spec, pieces, gens, m=args.lds_m, seed=args.seed)
-    res["lds_retrain_s"] = subsets.seconds
-    for name, s in scores_gen.items():
-        res["methods"][name]["lds"] = lds(s, subsets)
-        print(name, "LDS", round(res["methods"][name]["lds"], 4), flush=True)
-
-    base = generation_losses(spec.fit(pieces), gens[: args.removal_gens])
-    removal = topk_removal(
-        spec,
-        pieces,
-        gens[: args.removal_gens],
-        {k: v[: args.removal_gens] for k, v in scores_gen.items()},
-        k=args.removal_k,
-        seed=args.seed,
-        base_losses=base,
+    rng = np.random.default_rng(0)
+    res: dict = {"config": {k: str(v) for k, v in vars(args).items()}, "methods": {}}
+    print(
+        f"\n{len(args.seeds)} seeds; LDS over {args.gens} generations per seed (m = "
+        f"{args.lds_m}); removal of the top {args.removal_k} over {args.removal_gens} "
+        f"generations per seed vs {args.random_draws} random draws\n"
     )
-    for name, r in removal.items():
-        res["methods"][name]["removal"] = r.summary()
-        print(name, "removal", json.dumps(r.summary()), flush=True)
+    print(
+        "| method | recall@1 | LDS mean [95 % CI] | LDS per seed | top-k rise | random rise "
+        "| top-k - random [95 % CI] | generations where top-k > random |"
+    )
+    print("|---|---:|---|---|---:|---:|---|---:|")
+    for name in names:
+        lds_s = summarise(lds_by[name], args.boot, rng)
+        ex = summarise(excess_by[name], args.boot, rng)
+        topk = np.mean([r["mean_topk_rise"] for r in removal_by[name]])
+        rand = np.mean([r["mean_random_rise"] for r in removal_by[name]])
+        wins = np.concatenate(excess_by[name]) > 0
+        res["methods"][name] = {
+            "recall_at_1": float(np.mean(recall_by[name])),
+            "lds": lds_s,
+            "removal_excess": ex,
+            "removal_win_rate": float(wins.mean()),
+            "removal_per_seed": removal_by[name],
+            "beats_random": bool(ex["ci95"][0] > 0),
+        }
+        seeds = " / ".join(f"{m:.3f}" for m in lds_s["seed_means"])
+        print(
+            f"| {name} | {np.mean(recall_by[name]):.2f} | {lds_s['mean']:.3f} "
+            f"[{lds_s['ci95'][0]:.3f}, {lds_s['ci95'][1]:.3f}] | {seeds} | {topk:.2f} | "
+            f"{rand:.2f} | {ex['mean']:+.2f} [{ex['ci95'][0]:+.2f}, {ex['ci95'][1]:+.2f}] | "
+            f"{wins.sum()} of {len(wins)} ({wins.mean():.0%}) |"
+        )
     res["total_s"] = time.perf_counter() - t_all
+    print(f"\ntotal {res['total_s']:.0f}s")
     if args.json:
         args.json.write_text(json.dumps(res, indent=1))
-    print(json.dumps(res, indent=1))
     return res
 
 

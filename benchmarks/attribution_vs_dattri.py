@@ -1,21 +1,46 @@
-"""Our TRAK vs dattri's TRAKAttributor on the same model, checkpoints, data and generations.
+"""Our TRAK vs dattri's TRAKAttributor: same model, checkpoints, training set and generations.
 
-    .venv/bin/python benchmarks/attribution_vs_dattri.py --works 200 --lds-m 32
+Needs the `bench` extra and dattri, which is installed without its dependencies (its
+requirements are covered by the extra and the project's own; --no-deps keeps pip from
+touching anything the project pins):
 
-One run: trains the sandbox reference model (TINY_CONFIG, 3 checkpoints) on synthetic pieces,
-plants near copies of some works as generations, samples ordinary generations, and computes
-the LDS ground truth once (m retrained halves, alpha = 0.5, same batch draws). Then each
-attributor runs in its own subprocess (so peak RSS is its own) on the same checkpoints:
+    .venv/bin/pip install -e '.[dev,bench]'
+    .venv/bin/pip install --no-deps dattri==0.3.0
 
-* ours: attribution.trak.TRAKAttributor, LoGra-style per-layer projection of the nn.Linear
-  gradients (k_in = k_out = --k, p = k^2 x n_linear), each relative damping of
-  --our-damping (features computed once, cost from the first);
-* dattri: dattri.algorithm.trak.TRAKAttributor with torch.func per-example gradients of all
-  parameters, random projection to the same p (--dattri-proj-dim overrides), each
-  regularisation of --dattri-reg (best LDS reported; its cost from the first).
+Reference run (docs/BENCHMARKS.md; on 2 shared CPU cores the LDS truth takes 7-10 minutes
+per seed, the comparison about 8 minutes for three seeds):
 
-Prints LDS and recall@1 for both, featurisation time per training example, scoring time per
-generation (target featurisation + scoring), peak RSS, and ours/dattri ratios.
+    .venv/bin/python benchmarks/attribution_vs_dattri.py --seeds 3 4 5 --gens 96 --lds-m 48 \\
+        --work /tmp/vs-dattri
+
+Per model seed s (each an independent run: training pieces, model, planted copies, sampled
+generations, LDS subsets and projections all follow from s): trains the sandbox reference
+model (TINY_CONFIG, 3 checkpoints), plants near copies of --planted works, samples --gens
+ordinary generations and computes the LDS ground truth once (--lds-m retrained halves,
+alpha = 0.5, same batch draws). Both attributors then score the same targets on the same
+checkpoints, each in its own subprocess so that peak RSS is its own:
+
+* ours, attribution.trak.TRAKAttributor at its defaults (output layer, 3-checkpoint
+  ensemble, k_in 16 x k_out 80 = 1280 features per checkpoint, damping 0.3: chosen on seeds
+  0-2, so seeds 3+ are held out), the same on the served checkpoint only, and all linear
+  layers at k = 8 (p = 320, damping 0.1: the default before 2026-11-25);
+* dattri 0.3.0 TRAKAttributor: torch.func per-example gradients of all parameters, random
+  projection to p = 320 and to p = 1280, on all 3 checkpoints and on the served one; each
+  at every value of --dattri-reg, and the value with the best pooled LDS is reported
+  (chosen on the evaluation generations themselves, so dattri's numbers are optimistic;
+  ours use fixed defaults).
+
+Statistics: LDS is a Spearman correlation per generation; the table gives the mean over all
+seeds x generations with a 95 % bootstrap interval (generations resampled within each seed,
+--boot draws), the per-seed means, and for ours-default minus each dattri row the paired
+mean difference with its bootstrap interval and the fraction of generations where ours is
+higher. Recall@1 is over the planted copies of all seeds. Times: featurisation seconds per
+training example and scoring seconds per generation (target featurisation + scoring), ours
+default vs dattri p = 320 / 3 checkpoints.
+
+A folder given by --work keeps each seed's model, data and LDS truth; a later run with the
+same folder and seed reuses them (--truth-only builds them and stops, so several seeds can
+be built in parallel processes).
 """
 
 from __future__ import annotations
@@ -36,56 +61,77 @@ import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from attribution_common import (
+    boot_mean_ci,
+    build_seed,
+    load_truth,
+    per_generation_lds,
+    summarise,
+)
 
 from attribution.adapter import SandboxGPTAdapter
-from attribution.evaluate import (
-    RetrainSpec,
-    SubsetLosses,
-    lds,
-    near_copy,
-    recall_at_1,
-    retrain_on_subsets,
-    sample_generations,
-)
 from attribution.trak import TRAKAttributor
-from sandbox.model import PAD_ID, GPTConfig
-from sandbox.tokenizer import Tokenizer
-from sandbox.train import (
-    TINY_CONFIG,
-    load_model_version,
-    pad_batch,
-    synthetic_pieces,
-    train_model_version,
+from sandbox.model import PAD_ID
+from sandbox.train import load_model_version, pad_batch
+
+DATTRI_VERSION = "0.3.0"
+INSTALL = (
+    ".venv/bin/pip install -e '.[dev,bench]' && "
+    f".venv/bin/pip install --no-deps dattri=={DATTRI_VERSION}"
 )
+OURS = {
+    "ours default (output layer, 3 ckpts, p=1280)": {},
+    "ours default, served ckpt only": {"served_only": True},
+    "ours all layers k=8 (p=320, damping 0.1), 3 ckpts": {
+        "layers": "all",
+        "k_in": 8,
+        "k_out": 8,
+        "damping": 0.1,
+    },
+}
+DATTRI = {  # label: (projection dim, served checkpoint only)
+    "dattri p=320, 3 ckpts": (320, False),
+    "dattri p=1280, 3 ckpts": (1280, False),
+    "dattri p=320, served ckpt only": (320, True),
+    "dattri p=1280, served ckpt only": (1280, True),
+}
+REFERENCE = "ours default (output layer, 3 ckpts, p=1280)"
+
+
+def require_dattri() -> None:
+    try:
+        import dattri
+    except ImportError:
+        sys.exit(f"dattri is not installed; this benchmark needs it. Install with:\n  {INSTALL}")
+    if getattr(dattri, "__version__", DATTRI_VERSION) != DATTRI_VERSION:
+        print(f"warning: dattri {dattri.__version__}, measured with {DATTRI_VERSION}")
 
 
 def peak_rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+# -- the two sides, each in its own process ------------------------------------------------------
+
+
 def run_ours(d: dict, args) -> dict:
     mv = load_model_version(Path(d["mv_dir"]))
-    # A fresh cache folder: featurisation is timed, so it must not find an earlier run's.
-    cache = Path(tempfile.mkdtemp(prefix="ours-cache-", dir=Path(args.data).parent))
     targets = d["copies"] + d["gens"]
-    out = {"scores": [], "regs": args.our_damping}
-    for j, damping in enumerate(args.our_damping):
-        att = TRAKAttributor(
-            SandboxGPTAdapter(mv),
-            k_in=args.k,
-            k_out=args.k,
-            seed=0,
-            damping=damping,
-            cache_dir=cache,
-        )
+    out = {"scores": {}, "p": {}}
+    for label, kw in OURS.items():
+        kw = dict(kw)
+        ckpts = mv.checkpoints[-1:] if kw.pop("served_only", False) else None
+        att = TRAKAttributor(SandboxGPTAdapter(mv), seed=d["seed"], checkpoints=ckpts, **kw)
         t = time.perf_counter()
-        att.cache(d["train"])  # the first damping computes the features, the others reuse them
+        att.cache(d["train"])
         t_feat = time.perf_counter() - t
         t = time.perf_counter()
-        out["scores"].append(att.attribute(targets))
+        out["scores"][label] = att.attribute(targets)
         t_score = time.perf_counter() - t
-        if j == 0:
-            out["p"] = att.n_features
+        out["p"][label] = att.n_features
+        if label == REFERENCE:
             out["feat_s_per_train"] = t_feat / len(d["train"])
             out["score_s_per_gen"] = t_score / len(targets)
     return out
@@ -98,7 +144,7 @@ def run_dattri(d: dict, args) -> dict:
 
     mv = load_model_version(Path(d["mv_dir"]))
     model = mv.load_model()
-    ckpts = [mv.load_model(c).state_dict() for c in mv.checkpoints]
+    states = [mv.load_model(c).state_dict() for c in mv.checkpoints]
     width = max(len(t) for t in d["train"] + d["copies"] + d["gens"])
 
     def padded(seqs):
@@ -118,30 +164,32 @@ def run_dattri(d: dict, args) -> dict:
     def correct_prob(params, data):
         return torch.exp(-loss_func(params, data))
 
-    p = args.dattri_proj_dim or d["p_ours"]
     train_dl = DataLoader(TensorDataset(padded(d["train"])), batch_size=32, shuffle=False)
     targets = d["copies"] + d["gens"]
     test_dl = DataLoader(TensorDataset(padded(targets)), batch_size=32, shuffle=False)
-    out = {"scores": [], "p": p, "regs": args.dattri_reg}
-    for j, reg in enumerate(args.dattri_reg):
-        task = AttributionTask(loss_func=loss_func, model=model, checkpoints=ckpts)
-        att = DattriTRAK(
-            task=task,
-            correct_probability_func=correct_prob,
-            projector_kwargs={"proj_dim": p, "device": "cpu", "proj_seed": 0},
-            device="cpu",
-            regularization=reg,
-        )
-        t = time.perf_counter()
-        att.cache(train_dl)
-        t_feat = time.perf_counter() - t
-        t = time.perf_counter()
-        s = att.attribute(test_dl).T.numpy()  # dattri returns (n_train, n_test)
-        t_score = time.perf_counter() - t
-        out["scores"].append(s)
-        if j == 0:
-            out["feat_s_per_train"] = t_feat / len(d["train"])
-            out["score_s_per_gen"] = t_score / len(targets)
+    out = {"scores": {}, "p": {}}
+    for label, (p, served_only) in DATTRI.items():
+        ckpts = states[-1:] if served_only else states
+        out["p"][label] = p
+        for reg in args.dattri_reg:
+            task = AttributionTask(loss_func=loss_func, model=model, checkpoints=ckpts)
+            att = DattriTRAK(
+                task=task,
+                correct_probability_func=correct_prob,
+                projector_kwargs={"proj_dim": p, "device": "cpu", "proj_seed": d["seed"]},
+                device="cpu",
+                regularization=reg,
+            )
+            t = time.perf_counter()
+            att.cache(train_dl)
+            t_feat = time.perf_counter() - t
+            t = time.perf_counter()
+            scores = att.attribute(test_dl).T.numpy()  # dattri returns (n_train, n_test)
+            t_score = time.perf_counter() - t
+            out["scores"][(label, reg)] = scores
+            if label == "dattri p=320, 3 ckpts" and reg == args.dattri_reg[0]:
+                out["feat_s_per_train"] = t_feat / len(d["train"])
+                out["score_s_per_gen"] = t_score / len(targets)
     return out
 
 
@@ -153,151 +201,162 @@ def child(which: str, data_path: Path, out_path: Path, args) -> None:
     out_path.write_bytes(pickle.dumps(res))
 
 
+def run_child(which: str, folder: Path, args) -> dict:
+    cmd = [
+        sys.executable,
+        __file__,
+        "--child",
+        which,
+        "--data",
+        str(folder / "data.pkl"),
+        "--out",
+        str(folder / f"{which}.pkl"),
+        "--threads",
+        str(args.threads),
+        "--dattri-reg",
+        *map(str, args.dattri_reg),
+    ]
+    proc = subprocess.run(
+        cmd,
+        check=False,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "TQDM_DISABLE": "1"},
+    )
+    if proc.returncode != 0:
+        raise RuntimeError(f"{which} failed:\n{proc.stderr[-3000:]}")
+    return pickle.loads((folder / f"{which}.pkl").read_bytes())
+
+
 def main(argv=None) -> dict:
-    ap = argparse.ArgumentParser()
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--seeds", type=int, nargs="+", default=[3, 4, 5])
     ap.add_argument("--works", type=int, default=200)
     ap.add_argument("--steps", type=int, default=300)
     ap.add_argument("--planted", type=int, default=20)
-    ap.add_argument("--gens", type=int, default=16)
-    ap.add_argument("--lds-m", type=int, default=32)
-    ap.add_argument("--k", type=int, default=8)
-    ap.add_argument("--dattri-proj-dim", type=int, default=0, help="0: same p as ours")
-    ap.add_argument("--dattri-reg", type=float, nargs="+", default=[1e-5, 1e-3, 1e-1])
-    ap.add_argument("--our-damping", type=float, nargs="+", default=[1e-3, 1e-2, 1e-1, 1.0])
+    ap.add_argument("--gens", type=int, default=96)
+    ap.add_argument("--lds-m", type=int, default=48)
+    ap.add_argument("--dattri-reg", type=float, nargs="+", default=[1e-2, 1e-1, 1.0, 10.0])
+    ap.add_argument("--boot", type=int, default=2000)
     ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--child", choices=["ours", "dattri"])
-    ap.add_argument("--data", type=Path)
-    ap.add_argument("--out", type=Path)
+    ap.add_argument("--work", type=Path, help="keeps models, data and LDS truth per seed")
+    ap.add_argument("--truth-only", action="store_true")
     ap.add_argument("--json", type=Path)
-    ap.add_argument(
-        "--reuse", type=Path, help="work folder of an earlier run: same model, data, LDS truth"
-    )
+    ap.add_argument("--child", choices=["ours", "dattri"], help=argparse.SUPPRESS)
+    ap.add_argument("--data", type=Path, help=argparse.SUPPRESS)
+    ap.add_argument("--out", type=Path, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.child:
         child(args.child, args.data, args.out, args)
         return {}
+    if not args.truth_only:
+        require_dattri()  # before an hour of retraining, not after
     torch.set_num_threads(args.threads)
-    if args.reuse:
-        work = args.reuse
-        data = pickle.loads((work / "data.pkl").read_bytes())
-        z = np.load(work / "lds_truth.npz")
-        subsets = SubsetLosses(z["masks"], z["losses"], 0.0)
-        copies = data["copies"]
-        if "planted" in data:
-            planted = data["planted"]
-        else:  # folders written before "planted" was stored: the same seeded draw
-            rng = np.random.default_rng(args.seed + 7)
-            planted = sorted(rng.choice(args.works, args.planted, replace=False).tolist())
-        mv = load_model_version(Path(data["mv_dir"]))
-        data["p_ours"] = TRAKAttributor(SandboxGPTAdapter(mv), k_in=args.k, k_out=args.k).n_features
-        (work / "data.pkl").write_bytes(pickle.dumps(data))
-    else:
-        work = Path(tempfile.mkdtemp(prefix="vs-dattri-"))
-        tok = Tokenizer()
-        pieces = synthetic_pieces(args.works, seed=args.seed + 1)
-        ids = [f"work-{i:05d}" for i in range(args.works)]
-        cfg = GPTConfig(vocab_size=tok.vocab_size, block_size=tok.max_len, **TINY_CONFIG)
-        mv_dir = train_model_version(
-            pieces,
-            ids,
-            work,
-            cfg,
-            steps=args.steps,
-            batch_size=16,
-            lr=3e-3,
-            seed=args.seed,
-            log_every=0,
-        )
-        mv = load_model_version(mv_dir)
-        rng = np.random.default_rng(args.seed + 7)
-        planted = sorted(rng.choice(args.works, args.planted, replace=False).tolist())
-        copies = [near_copy(pieces[w], rng) for w in planted]
-        gens = sample_generations(mv.load_model(), args.gens, seed=args.seed + 3)
-        spec = RetrainSpec(cfg, args.steps, 16, 3e-3, args.seed)
-        t = time.perf_counter()
-        subsets = retrain_on_subsets(spec, pieces, gens, m=args.lds_m, seed=args.seed)
-        print(
-            f"LDS ground truth: {args.lds_m} retrains in {time.perf_counter() - t:.0f}s", flush=True
-        )
-        # Kept with the run so other attributor settings can be scored against the same truth.
-        np.savez(work / "lds_truth.npz", masks=subsets.masks, losses=subsets.losses)
-        print(f"work folder: {work}", flush=True)
-        p_ours = TRAKAttributor(SandboxGPTAdapter(mv), k_in=args.k, k_out=args.k).n_features
-        data = {
-            "mv_dir": str(mv_dir),
-            "train": pieces,
-            "copies": copies,
-            "gens": gens,
-            "p_ours": p_ours,
-            "planted": planted,
-        }
-        (work / "data.pkl").write_bytes(pickle.dumps(data))
-    results = {}
-    for which in ("ours", "dattri"):
-        cmd = [
-            sys.executable,
-            __file__,
-            "--child",
-            which,
-            "--data",
-            str(work / "data.pkl"),
-            "--out",
-            str(work / f"{which}.pkl"),
-            "--k",
-            str(args.k),
-            "--threads",
-            str(args.threads),
-            "--dattri-proj-dim",
-            str(args.dattri_proj_dim),
-            "--dattri-reg",
-            *map(str, args.dattri_reg),
-            "--our-damping",
-            *map(str, args.our_damping),
-        ]
-        t = time.perf_counter()
-        proc = subprocess.run(
-            cmd,
-            check=False,
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            env={**os.environ, "TQDM_DISABLE": "1"},
-        )
-        if proc.returncode != 0:
-            results[which] = {"error": proc.stderr[-3000:]}
-            print(f"{which} FAILED:\n{proc.stderr[-3000:]}", flush=True)
+    work = args.work or Path(tempfile.mkdtemp(prefix="vs-dattri-"))
+    print(f"work folder: {work}", flush=True)
+    t_all = time.perf_counter()
+    lds_by: dict[str, list[np.ndarray]] = {}
+    recall_hits: dict[str, list[float]] = {}
+    timing: dict[str, dict] = {"ours": {}, "dattri": {}}
+    p_of: dict[str, int] = {}
+    for seed in args.seeds:
+        folder = work / f"seed-{seed}"
+        d = build_seed(seed, folder, args.works, args.planted, args.gens, args.lds_m, args.steps)
+        if args.truth_only:
             continue
-        r = pickle.loads((work / f"{which}.pkl").read_bytes())
-        n_c = len(copies)
-        per_reg = [
-            {"recall_at_1": recall_at_1(s[:n_c], planted), "lds": lds(s[n_c:], subsets)}
-            for s in r.pop("scores")
-        ]
-        best = max(range(len(per_reg)), key=lambda j: per_reg[j]["lds"])
-        r.update(per_reg[best])
-        # Each side gets the best of its own regularisation grid (chosen on the same LDS
-        # generations, so both are equally optimistic); the per-value numbers are kept too.
-        r["per_regularization"] = dict(zip(map(str, r["regs"]), per_reg, strict=True))
-        r["best_regularization"] = r["regs"][best]
-        r["wall_s"] = time.perf_counter() - t
-        results[which] = r
-        print(which, json.dumps(r), flush=True)
-    if "error" not in results.get("ours", {}) and "error" not in results.get("dattri", {}):
-        o, d = results["ours"], results["dattri"]
-        results["ratios"] = {
-            "lds_ours_minus_dattri": o["lds"] - d["lds"],
-            "featurisation_speedup": d["feat_s_per_train"] / o["feat_s_per_train"],
-            "scoring_speedup": d["score_s_per_gen"] / o["score_s_per_gen"],
-            "per_generation_speedup": (d["feat_s_per_train"] + d["score_s_per_gen"])
-            / (o["feat_s_per_train"] + o["score_s_per_gen"]),
-            "peak_rss_ratio": o["peak_rss_mib"] / d["peak_rss_mib"],
+        masks, losses = load_truth(folder)
+        n_c = len(d["copies"])
+        for which in ("ours", "dattri"):
+            t = time.perf_counter()
+            r = run_child(which, folder, args)
+            print(f"seed {seed}: {which} in {time.perf_counter() - t:.0f}s", flush=True)
+            p_of.update(r["p"])
+            for key, s in r["scores"].items():
+                name = key if isinstance(key, str) else f"{key[0]} @reg {key[1]:g}"
+                lds_by.setdefault(name, []).append(per_generation_lds(s[n_c:], masks, losses))
+                hits = (np.argmax(s[:n_c], axis=1) == np.asarray(d["planted"])).tolist()
+                recall_hits.setdefault(name, []).extend(hits)
+            for k in ("feat_s_per_train", "score_s_per_gen", "peak_rss_mib"):
+                timing[which].setdefault(k, []).append(r[k])
+    if args.truth_only:
+        print(f"truth built for seeds {args.seeds} in {time.perf_counter() - t_all:.0f}s")
+        return {}
+
+    rng = np.random.default_rng(0)
+    rows: dict[str, dict] = {}
+    for label in OURS:
+        rows[label] = summarise(lds_by[label], args.boot, rng) | {"p": p_of[label]}
+        rows[label]["recall_at_1"] = float(np.mean(recall_hits[label]))
+    for label in DATTRI:
+        # dattri's regularisation: the grid value with the best pooled LDS (optimistic).
+        per_reg = {
+            reg: np.concatenate(lds_by[f"{label} @reg {reg:g}"]).mean() for reg in args.dattri_reg
         }
-    results["config"] = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()}
-    print(json.dumps({k: v for k, v in results.items()}, indent=1, default=float))
+        reg = max(per_reg, key=per_reg.get)
+        name = f"{label} @reg {reg:g}"
+        rows[label] = summarise(lds_by[name], args.boot, rng) | {
+            "p": p_of[label],
+            "regularization": reg,
+            "lds_per_regularization": {f"{k:g}": float(v) for k, v in per_reg.items()},
+            "recall_at_1": float(np.mean(recall_hits[name])),
+        }
+        lds_by[label] = lds_by[name]
+    ref = lds_by[REFERENCE]
+    for label in list(OURS)[1:] + list(DATTRI):
+        diff = [a - b for a, b in zip(ref, lds_by[label], strict=True)]
+        lo, hi = boot_mean_ci(diff, args.boot, rng)
+        pooled = np.concatenate(diff)
+        rows[label]["default_minus_this"] = {
+            "mean": float(pooled.mean()),
+            "ci95": [lo, hi],
+            "default_higher_fraction": float(np.mean(pooled > 0)),
+        }
+    t_o = {k: float(np.mean(v)) for k, v in timing["ours"].items()}
+    t_d = {k: float(np.mean(v)) for k, v in timing["dattri"].items()}
+    res = {
+        "rows": rows,
+        "timing": {
+            "ours_default": t_o,
+            "dattri_p320_3ckpts": t_d,
+            "featurisation_speedup": t_d["feat_s_per_train"] / t_o["feat_s_per_train"],
+            "scoring_speedup": t_d["score_s_per_gen"] / t_o["score_s_per_gen"],
+            "peak_rss_ratio": t_o["peak_rss_mib"] / t_d["peak_rss_mib"],
+        },
+        "config": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
+        "total_s": time.perf_counter() - t_all,
+    }
+    n_gen = rows[REFERENCE]["n"]
+    print(
+        f"\nLDS over {len(args.seeds)} seeds x {args.gens} generations = {n_gen} (m = "
+        f"{args.lds_m}); default - row: paired difference, 95 % bootstrap interval\n"
+    )
+    print(
+        "| attributor | p per ckpt | LDS mean [95 % CI] | per seed | recall@1 "
+        "| default - this [95 % CI] | default higher |"
+    )
+    print("|---|---:|---|---|---:|---|---:|")
+    for label, r in rows.items():
+        seeds = " / ".join(f"{m:.3f}" for m in r["seed_means"])
+        reg = f" (reg {r['regularization']:g})" if "regularization" in r else ""
+        dm = r.get("default_minus_this")
+        diff = f"{dm['mean']:+.3f} [{dm['ci95'][0]:+.3f}, {dm['ci95'][1]:+.3f}]" if dm else "-"
+        hf = f"{dm['default_higher_fraction']:.0%}" if dm else "-"
+        print(
+            f"| {label}{reg} | {r['p']} | {r['mean']:.3f} [{r['ci95'][0]:.3f}, "
+            f"{r['ci95'][1]:.3f}] | {seeds} | {r['recall_at_1']:.2f} | {diff} | {hf} |"
+        )
+    tm = res["timing"]
+    print(
+        f"\nfeaturisation s/train example: ours {t_o['feat_s_per_train']:.5f}, dattri "
+        f"{t_d['feat_s_per_train']:.5f} ({tm['featurisation_speedup']:.1f}x); scoring s/"
+        f"generation: ours {t_o['score_s_per_gen']:.5f}, dattri {t_d['score_s_per_gen']:.5f} "
+        f"({tm['scoring_speedup']:.1f}x); peak RSS ours {t_o['peak_rss_mib']:.0f} MiB, "
+        f"dattri {t_d['peak_rss_mib']:.0f} MiB; total {res['total_s']:.0f}s"
+    )
     if args.json:
-        args.json.write_text(json.dumps(results, indent=1, default=float))
-    return results
+        args.json.write_text(json.dumps(res, indent=1, default=float))
+    return res
 
 
 if __name__ == "__main__":

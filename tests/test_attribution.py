@@ -8,6 +8,7 @@ planted work first; margins over the runner-up were within a few percent of each
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from decimal import Decimal
@@ -120,7 +121,8 @@ def test_shares_sum_to_exactly_one_with_explicit_residual(run):
     assert shares.model_version.nunique() == 1
     assert shares.model_version.iloc[0].startswith("sbx-gpt-")
     assert (run[2] / shares.model_version.iloc[0]).is_dir()  # features cached per version
-    assert '"k_in": 8' in shares.params_json.iloc[0]
+    params = json.loads(shares.params_json.iloc[0])
+    assert params["layers"] == "output" and len(params["checkpoints"]) == 3
 
 
 def test_bad_generations_are_rejected_with_a_reason(run):
@@ -148,26 +150,68 @@ def test_same_seed_identical_shares_and_cache_reused(run, model_dir, generations
     np.testing.assert_allclose(fresh.score, shares.score, rtol=1e-5)
 
 
-def test_features_equal_projected_full_gradient(model_dir, corpus):
-    """The structured projection equals P_out G P_in^T of the materialised gradient G."""
+@pytest.mark.parametrize("layers", ["all", "output"])
+def test_features_equal_projected_full_gradient(layers, model_dir, corpus):
+    """The structured projection equals P_out G P_in^T of the materialised gradient G, for
+    every checkpoint's own projection."""
+    pieces, _ = corpus
+    mv = load_model_version(model_dir)
+    adapter = SandboxGPTAdapter(mv)
+    assert isinstance(adapter, ModelAdapter)
+    attributor = TRAKAttributor(adapter, k_in=4, k_out=3, seed=5, layers=layers)
+    modules = attributor.modules()
+    assert modules[-1] is adapter.model.lm_head and len(modules) == (5 if layers == "all" else 1)
+    batch = [pieces[0], pieces[1]]
+    for name in mv.checkpoints[::2]:
+        adapter.load_checkpoint(name)
+        phi = attributor.features(batch, name)
+        expected = []
+        for one in batch:
+            adapter.model.zero_grad()
+            adapter.per_example_loss([one]).sum().backward()
+            for m, (p_in, p_out) in zip(modules, attributor.projections(name), strict=True):
+                g = m.weight.grad
+                if m.bias is not None:
+                    g = torch.cat([g, m.bias.grad[:, None]], dim=1)
+                expected.append((p_out @ g @ p_in.T).reshape(-1))
+        expected = torch.cat(expected).reshape(2, -1)
+        torch.testing.assert_close(phi, expected, rtol=1e-3, atol=1e-5)
+    first, last = (attributor.projections(c)[0][0] for c in (mv.checkpoints[0], name))
+    assert not torch.equal(first, last)  # each checkpoint has its own projection
+
+
+def test_output_layer_features_record_no_graph_before_the_output_layer(model_dir, corpus):
+    """What makes the default cheap: the network below the output layer runs like a plain
+    forward (no autograd), so no backward pass through it is ever possible or paid for."""
     pieces, _ = corpus
     adapter = SandboxGPTAdapter(load_model_version(model_dir))
-    assert isinstance(adapter, ModelAdapter)
-    attributor = TRAKAttributor(adapter, k_in=4, k_out=3, seed=5)
-    batch = [pieces[0], pieces[1]]
-    phi = attributor.features(batch)
-    modules = adapter.attributed_modules()
-    expected = []
-    for one in batch:
-        adapter.model.zero_grad()
-        adapter.per_example_loss([one]).sum().backward()
-        for m, (p_in, p_out) in zip(modules, attributor._proj, strict=True):
-            g = m.weight.grad
-            if m.bias is not None:
-                g = torch.cat([g, m.bias.grad[:, None]], dim=1)
-            expected.append((p_out @ g @ p_in.T).reshape(-1))
-    expected = torch.cat(expected).reshape(2, -1)
-    torch.testing.assert_close(phi, expected, rtol=1e-3, atol=1e-5)
+    seen = {}
+
+    def spy(name):
+        def hook(mod, inputs, output):
+            seen[name] = output.requires_grad
+
+        return hook
+
+    handles = [
+        adapter.model.blocks[0].mlp.c_fc.register_forward_hook(spy("c_fc")),
+        adapter.model.lm_head.register_forward_hook(spy("lm_head")),
+    ]
+    TRAKAttributor(adapter).features(pieces[:2])
+    assert seen == {"c_fc": False, "lm_head": True}
+    TRAKAttributor(adapter, layers="all").features(pieces[:2])
+    assert seen == {"c_fc": True, "lm_head": True}
+    for h in handles:
+        h.remove()
+    assert torch.is_grad_enabled()  # the grad mode is restored after featurising
+
+
+def test_trak_rejects_unknown_layers_and_checkpoints(model_dir):
+    adapter = SandboxGPTAdapter(load_model_version(model_dir))
+    with pytest.raises(ValueError, match="layers"):
+        TRAKAttributor(adapter, layers="some")
+    with pytest.raises(ValueError, match="not checkpoints"):
+        TRAKAttributor(adapter, checkpoints=["ckpt-nope.pt"])
 
 
 def test_scores_to_shares_rules():
@@ -183,13 +227,20 @@ def test_scores_to_shares_rules():
         scores_to_shares(np.array([np.nan]), ["x"])
 
 
-def test_attribution_never_imports_airflow():
+def test_attribution_never_imports_airflow_or_benchmark_only_packages():
+    """Airflow stays out of the library; dattri and scipy are benchmark-only (the `bench`
+    extra, docs/BENCHMARKS.md) and must never be needed to run or test the product."""
     code = (
-        "import sys, attribution.pipeline, attribution.trak, attribution.shares;"
-        "bad=[m for m in sys.modules if m.split('.')[0]=='airflow'];"
+        "import sys, attribution, attribution.pipeline, attribution.evaluate;"
+        "bad=[m for m in sys.modules if m.split('.')[0] in ('airflow', 'dattri', 'scipy')];"
         "assert not bad, bad"
     )
     subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).parents[1])
+    for test_file in Path(__file__).parent.glob("*.py"):
+        for line in test_file.read_text().splitlines():
+            words = line.split()
+            if words[:1] in (["import"], ["from"]) and len(words) > 1:
+                assert words[1].split(".")[0] not in ("dattri", "scipy"), (test_file, line)
 
 
 def test_chunked_disk_cache_matches_in_memory(model_dir, corpus, generations, tmp_path):
@@ -209,3 +260,47 @@ def test_chunked_disk_cache_matches_in_memory(model_dir, corpus, generations, tm
     atol = 1e-3 * float(np.abs(expected).max())
     np.testing.assert_allclose(on_disk.attribute(targets), expected, rtol=0, atol=atol)
     np.testing.assert_array_equal(reused.attribute(targets), on_disk.attribute(targets))
+
+
+def test_manifest_naming_an_unknown_work_or_no_manifest_is_refused_and_nothing_recorded(
+    model_dir, corpus, tmp_path
+):
+    """The model-version side of the bad-input rule (the generation side is
+    test_bad_generations_are_rejected_with_a_reason): registration refuses a manifest that
+    names a work missing from our catalog, naming the example and the work, and a model
+    version without a manifest; nothing of either is recorded, so their generations stay
+    pending and block the close (unattributed_generation, tests/test_exceptions.py)."""
+    import shutil
+
+    import pandas as pd
+
+    from sandbox.train import token_sha256
+    from settlement.attribution_runs import training_tokens
+    from settlement.reference import register_model_version
+    from settlement.warehouse import WarehouseError, warehouse
+
+    pieces, ids = corpus
+    known = ids[:-1]  # our catalog lacks the last work the platform trained on
+    catalog = tmp_path / "tokens.parquet"
+    pd.DataFrame(
+        {"work_id": known, "tokens": pieces[:-1], "token_sha256": map(token_sha256, pieces[:-1])}
+    ).to_parquet(catalog)
+    no_manifest = tmp_path / "no-manifest"
+    shutil.copytree(model_dir, no_manifest)
+    (no_manifest / "manifest.parquet").unlink()
+    with warehouse(tmp_path / "wh.duckdb") as con:
+        con.executemany(
+            "INSERT INTO ref.works VALUES (?, 'T-000.000.000-0', 'QZAAA2600000', ?, NULL, "
+            "'test', 'bach', NULL)",
+            [[w, w] for w in known],
+        )
+        unknown = f"example {N_WORKS - 1} work {ids[-1]}: unknown_work"
+        with pytest.raises(WarehouseError, match=unknown):
+            register_model_version(con, "p1", model_dir, catalog)
+        with pytest.raises(WarehouseError, match="has no training manifest"):
+            register_model_version(con, "p1", no_manifest, catalog)
+        for table in ("ref.model_versions", "ref.training_manifest"):
+            assert con.execute(f"SELECT count(*) FROM {table}").fetchone() == (0,)
+    manifest = pd.read_parquet(model_dir / "manifest.parquet")
+    with pytest.raises(ValueError, match=f"missing from the catalog: {ids[-1]}"):
+        training_tokens(manifest, catalog)

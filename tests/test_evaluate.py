@@ -16,6 +16,7 @@ from attribution.evaluate import (
     near_copy,
     recall_at_1,
     spearman,
+    topk_removal,
 )
 from sandbox.model import GPTConfig
 from sandbox.tokenizer import Tokenizer
@@ -88,5 +89,29 @@ def test_removal_result_and_cost_multiple():
     r = RemovalResult(np.array([2.0, 0.5, 3.0]), np.array([1.0, 1.0, 1.0]))
     assert r.win_rate == pytest.approx(2 / 3)
     assert r.summary()["mean_topk_rise"] == pytest.approx(11 / 6)
+    assert r.summary()["mean_excess"] == pytest.approx(11 / 6 - 1)
+    np.testing.assert_allclose(r.excess, [1.0, -0.5, 2.0])
     a, fb, ratio = cost_multiple(lambda: sum(range(1000)), lambda: sum(range(1000)), repeats=2)
     assert a > 0 and fb > 0 and ratio == pytest.approx(a / fb)
+
+
+def test_topk_removal_shares_random_draws_and_matches_across_processes():
+    """Each random draw is one retrain read by every generation and method; the process pool
+    gives the same losses as one process (each worker runs one torch thread too)."""
+    torch.set_num_threads(1)
+    pieces = synthetic_pieces(10, seed=3)
+    cfg = GPTConfig(vocab_size=TOK.vocab_size, block_size=TOK.max_len, **TINY_CONFIG)
+    spec = RetrainSpec(cfg, 10, 4, 3e-3, 0)
+    gens = pieces[:2]
+    scores = {"a": np.arange(20.0).reshape(2, 10), "b": -np.arange(20.0).reshape(2, 10)}
+    one = topk_removal(spec, pieces, gens, scores, k=2, seed=1, random_draws=3)
+    assert set(one) == {"a", "b"}
+    assert one["a"].random_draws.shape == (3, 2)
+    np.testing.assert_array_equal(one["a"].random_rise, one["b"].random_rise)
+    np.testing.assert_allclose(one["a"].random_rise, one["a"].random_draws.mean(0))
+    # Removing a generation's top works is not removing its bottom ones.
+    assert not np.array_equal(one["a"].topk_rise, one["b"].topk_rise)
+    two = topk_removal(spec, pieces, gens, scores, k=2, seed=1, random_draws=3, jobs=2)
+    for name in scores:
+        np.testing.assert_array_equal(two[name].topk_rise, one[name].topk_rise)
+        np.testing.assert_array_equal(two[name].random_draws, one[name].random_draws)

@@ -1,0 +1,126 @@
+"""What the attribution benchmarks share: one seed's model, targets and LDS truth, and the
+statistics they print.
+
+A seed fixes everything random in a run (training pieces, model, planted copies, sampled
+generations, LDS subsets), so seeds are independent replications. A folder per seed keeps
+the model, the data and the LDS truth; a later run (of either benchmark) with the same folder
+reuses them, which is how the quality and the dattri benchmarks score the same generations
+against the same retrained models.
+"""
+
+from __future__ import annotations
+
+import pickle
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from attribution.evaluate import (
+    RetrainSpec,
+    near_copy,
+    retrain_on_subsets,
+    sample_generations,
+    spearman,
+)
+from sandbox.model import GPTConfig
+from sandbox.tokenizer import Tokenizer
+from sandbox.train import TINY_CONFIG, load_model_version, synthetic_pieces, train_model_version
+
+STEPS, BATCH, LR = 300, 16, 3e-3
+
+
+def retrain_spec(seed: int, steps: int = STEPS) -> RetrainSpec:
+    tok = Tokenizer()
+    cfg = GPTConfig(vocab_size=tok.vocab_size, block_size=tok.max_len, **TINY_CONFIG)
+    return RetrainSpec(cfg, steps, BATCH, LR, seed)
+
+
+def build_seed(
+    seed: int, folder: Path, works: int, planted: int, gens: int, lds_m: int, steps: int = STEPS
+) -> dict:
+    """Train, plant, sample and retrain for LDS once per seed; reuse what the folder holds.
+
+    Returns {"seed", "mv_dir", "train", "copies", "gens", "planted"}; the LDS truth is
+    folder/lds_truth.npz (masks, losses), read with load_truth.
+    """
+    if (folder / "data.pkl").exists() and (folder / "lds_truth.npz").exists():
+        data = pickle.loads((folder / "data.pkl").read_bytes())
+        if (len(data["train"]), len(data["gens"])) != (works, gens):
+            raise ValueError(
+                f"{folder} holds {len(data['train'])} works, {len(data['gens'])} "
+                f"generations; asked for {works}, {gens}"
+            )
+        return data
+    folder.mkdir(parents=True, exist_ok=True)
+    pieces = synthetic_pieces(works, seed=seed + 1)
+    ids = [f"work-{i:05d}" for i in range(works)]
+    spec = retrain_spec(seed, steps)
+    mv_dir = train_model_version(
+        pieces,
+        ids,
+        folder,
+        spec.config,
+        steps=steps,
+        batch_size=BATCH,
+        lr=LR,
+        seed=seed,
+        log_every=0,
+    )
+    mv = load_model_version(mv_dir)
+    rng = np.random.default_rng(seed + 7)
+    planted_idx = sorted(rng.choice(works, planted, replace=False).tolist())
+    copies = [near_copy(pieces[w], rng) for w in planted_idx]
+    generations = sample_generations(mv.load_model(), gens, seed=seed + 3)
+    t = time.perf_counter()
+    truth = retrain_on_subsets(spec, pieces, generations, m=lds_m, seed=seed)
+    print(f"seed {seed}: LDS truth, {lds_m} retrains in {time.perf_counter() - t:.0f}s", flush=True)
+    np.savez(folder / "lds_truth.npz", masks=truth.masks, losses=truth.losses)
+    data = {
+        "seed": seed,
+        "mv_dir": str(mv_dir),
+        "train": pieces,
+        "copies": copies,
+        "gens": generations,
+        "planted": planted_idx,
+    }
+    # Written last: a folder with data.pkl has its truth.
+    (folder / "data.pkl").write_bytes(pickle.dumps(data))
+    return data
+
+
+def load_truth(folder: Path) -> tuple[np.ndarray, np.ndarray]:
+    z = np.load(folder / "lds_truth.npz")
+    return z["masks"], z["losses"]
+
+
+def per_generation_lds(scores: np.ndarray, masks: np.ndarray, losses: np.ndarray) -> np.ndarray:
+    """Spearman(predicted sum of scores over S_j, -loss_j) for every generation."""
+    pred = masks.astype(np.float64) @ np.asarray(scores, dtype=np.float64).T
+    return np.array([spearman(pred[:, g], -losses[:, g]) for g in range(pred.shape[1])])
+
+
+def boot_mean_ci(per_seed: list[np.ndarray], draws: int, rng) -> tuple[float, float]:
+    """95 % interval of the pooled mean, generations resampled within each seed."""
+    means = []
+    for _ in range(draws):
+        parts = [a[rng.integers(0, len(a), len(a))] for a in per_seed]
+        means.append(np.concatenate(parts).mean())
+    return float(np.percentile(means, 2.5)), float(np.percentile(means, 97.5))
+
+
+def summarise(per_seed: list[np.ndarray], draws: int, rng) -> dict:
+    """Pooled mean with its bootstrap interval, per-seed means and their spread."""
+    pooled = np.concatenate(per_seed)
+    lo, hi = boot_mean_ci(per_seed, draws, rng)
+    seed_means = [float(a.mean()) for a in per_seed]
+    return {
+        "mean": float(pooled.mean()),
+        "ci95": [lo, hi],
+        "seed_means": seed_means,
+        "seed_std": float(np.std(seed_means, ddof=1)) if len(seed_means) > 1 else 0.0,
+        "n": len(pooled),
+    }
