@@ -124,3 +124,14 @@ def summarise(per_seed: list[np.ndarray], draws: int, rng) -> dict:
         "seed_std": float(np.std(seed_means, ddof=1)) if len(seed_means) > 1 else 0.0,
         "n": len(pooled),
     }
+
+
+def add_seed_arguments(ap) -> None:
+    """The seed-folder options both quality benchmarks take: they share one --work folder, so
+    a mismatch would make one of them rebuild or misread the other's seeds."""
+    ap.add_argument("--seeds", type=int, nargs="+", default=[3, 4, 5])
+    ap.add_argument("--works", type=int, default=200)
+    ap.add_argument("--steps", type=int, default=300)
+    ap.add_argument("--planted", type=int, default=20)
+    ap.add_argument("--gens", type=int, default=96, help="sampled generations per seed")
+    ap.add_argument("--lds-m", type=int, default=48)

@@ -39,6 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from attribution_common import (
+    add_seed_arguments,
     build_seed,
     load_truth,
     per_generation_lds,
@@ -65,12 +66,7 @@ def methods(mv, seed: int) -> dict:
 
 def main(argv=None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--seeds", type=int, nargs="+", default=[3, 4, 5])
-    ap.add_argument("--works", type=int, default=200)
-    ap.add_argument("--steps", type=int, default=300)
-    ap.add_argument("--planted", type=int, default=20)
-    ap.add_argument("--gens", type=int, default=96, help="sampled generations per seed")
-    ap.add_argument("--lds-m", type=int, default=48)
+    add_seed_arguments(ap)
     ap.add_argument("--removal-gens", type=int, default=16, help="per seed, the first ones")
     ap.add_argument("--removal-k", type=int, default=5)
     ap.add_argument("--random-draws", type=int, default=8)

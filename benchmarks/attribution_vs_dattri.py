@@ -64,6 +64,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from attribution_common import (
+    add_seed_arguments,
     boot_mean_ci,
     build_seed,
     load_truth,
@@ -231,12 +232,7 @@ def run_child(which: str, folder: Path, args) -> dict:
 
 def main(argv=None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--seeds", type=int, nargs="+", default=[3, 4, 5])
-    ap.add_argument("--works", type=int, default=200)
-    ap.add_argument("--steps", type=int, default=300)
-    ap.add_argument("--planted", type=int, default=20)
-    ap.add_argument("--gens", type=int, default=96)
-    ap.add_argument("--lds-m", type=int, default=48)
+    add_seed_arguments(ap)
     ap.add_argument("--dattri-reg", type=float, nargs="+", default=[1e-2, 1e-1, 1.0, 10.0])
     ap.add_argument("--boot", type=int, default=2000)
     ap.add_argument("--threads", type=int, default=1)

@@ -176,11 +176,11 @@ def settle_month(period: str, approver_name: str = "demo-approver", settle_dag=N
     from sandbox import required_actions
 
     settle_dag = settle_dag or load_dags()["settle"]
-    approver = required_actions.answer_when_asked("monthly_settlement", approver_name)
+    stop_approver = required_actions.answer_when_asked("monthly_settlement", approver_name)
     try:
         run_dag(settle_dag, _month(period)[1])  # the monthly run after the month ends
     finally:
-        approver.stop.set()
+        stop_approver.set()
 
 
 def report(home: Path, period: str) -> dict:

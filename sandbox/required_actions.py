@@ -53,8 +53,9 @@ def answer(dag_id: str, run_id: str, user: str, option: str = "Approve", task_id
 
 def answer_when_asked(
     dag_id: str, user: str, option: str = "Approve", timeout_s: float = 900, poll_s: float = 0.5
-) -> threading.Thread:
-    """Start a thread that answers the first approval the DAG asks for, then stops."""
+) -> threading.Event:
+    """Answer the first approval the DAG asks for, from a background thread; set the returned
+    event to stop waiting."""
     stop = threading.Event()
 
     def watch() -> None:
@@ -65,7 +66,5 @@ def answer_when_asked(
                 return
             time.sleep(poll_s)
 
-    thread = threading.Thread(target=watch, name=f"approver-{user}", daemon=True)
-    thread.stop = stop  # type: ignore[attr-defined]
-    thread.start()
-    return thread
+    threading.Thread(target=watch, name=f"approver-{user}", daemon=True).start()
+    return stop

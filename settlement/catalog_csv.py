@@ -109,11 +109,14 @@ def validate(works_csv: Path, holders_csv: Path, splits_csv: Path, known_works=(
     def bad(path: Path, line: int, column: str, rule: str, value: str) -> None:
         errors.append(RowError(path.name, line, column, rule, value))
 
+    def required(path: Path, line: int, row: dict, kind: str) -> None:
+        for c in sorted(REQUIRED[kind]):
+            if not row[c]:
+                bad(path, line, c, "required value is empty", row[c])
+
     works, seen = [], {}
     for line, r in works_rows:
-        for c in sorted(REQUIRED["works"]):
-            if not r[c]:
-                bad(works_csv, line, c, "required value is empty", r[c])
+        required(works_csv, line, r, "works")
         if r["work_id"] in seen:
             bad(works_csv, line, "work_id", f"duplicate work (first on line {seen[r['work_id']]})", r["work_id"])
         seen.setdefault(r["work_id"], line)
@@ -125,9 +128,7 @@ def validate(works_csv: Path, holders_csv: Path, splits_csv: Path, known_works=(
 
     holders, seen = [], {}
     for line, r in holder_rows:
-        for c in sorted(REQUIRED["holders"]):
-            if not r[c]:
-                bad(holders_csv, line, c, "required value is empty", r[c])
+        required(holders_csv, line, r, "holders")
         if r["rights_holder_id"] in seen:
             bad(holders_csv, line, "rights_holder_id", f"duplicate holder (first on line {seen[r['rights_holder_id']]})",
                 r["rights_holder_id"])  # fmt: skip
@@ -143,9 +144,7 @@ def validate(works_csv: Path, holders_csv: Path, splits_csv: Path, known_works=(
     holder_ids = {h["rights_holder_id"] for h in holders} | set(known_holders)
     splits, seen = [], {}
     for line, r in split_rows:
-        for c in sorted(REQUIRED["splits"]):
-            if not r[c]:
-                bad(splits_csv, line, c, "required value is empty", r[c])
+        required(splits_csv, line, r, "splits")
         if r["work_id"] and r["work_id"] not in work_ids:
             bad(splits_csv, line, "work_id", "unknown work (not in works.csv nor in the warehouse)", r["work_id"])
         if r["rights_holder_id"] and r["rights_holder_id"] not in holder_ids:
