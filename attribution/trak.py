@@ -6,9 +6,36 @@ P_out (x) P_in gives sum_t (P_out delta_t)(P_in x_t)^T, computable from the laye
 and output gradient alone, so the (out x in) per-example gradient is never materialised.
 A bias is folded in by appending a constant 1 to x. The features phi of an example are
 these k_out*k_in numbers per attributed layer, concatenated in the adapter's module order.
+A layer whose whole weight gradient has at most ``exact_up_to`` entries is not projected:
+its features are the gradient itself, sum_t delta_t x_t^T, since a projection would lose
+information without saving anything (the sandbox model's output layer, 92 x 32, is such a
+layer; a real model's, vocabulary x width, is far larger and is projected).
 
-Scores follow TRAK: score(target, i) = phi_target (Phi^T Phi + lambda I)^-1 phi_i, with Phi
-the features of all training examples, averaged over the checkpoints of the model version.
+Scores: score(target, i) = phi_target C^-1 phi_i, averaged over the checkpoints of the model
+version, with one of two curvatures C (``curvature``):
+
+* "kfac": the Kronecker-factored empirical Fisher of each attributed layer, taken
+  over tokens, as in LoGra (Choe et al. 2024) and EK-FAC influence functions: with a_t the
+  (projected) layer input and b_t the (projected) output gradient of token t over the whole
+  training set, C = (sum_t b_t b_t^T) (x) (sum_t a_t a_t^T) / n_tokens + lambda I, inverted
+  through the eigenvectors of the two small factors (k_out x k_out, k_in x k_in), so no
+  p x p matrix is ever formed and its cost does not depend on the catalog size.
+* "gram" (default): TRAK's C = Phi^T Phi + lambda I, the Gram of the per-example features. With more
+  training examples n than features p the p x p matrix is inverted; with fewer, the n x n
+  one, by the push-through identity Phi (Phi^T Phi + lambda I)^-1 =
+  (Phi Phi^T + lambda I)^-1 Phi (same scores, tested; n^2 p instead of p^3 + n p^2).
+
+K-FAC predicts retraining better: the per-example Gram has rank at most n, so for a catalog
+smaller than the feature count most of the feature space is set by lambda alone, while the
+token-level factors see every token and are full rank. On model seeds 0-2 (64 generations
+each, m = 48, exact output-layer gradients, 3 checkpoints) LDS was 0.301 with K-FAC (damping
+0.1) against 0.268 with the Gram, higher on each seed; on held-out seeds 0.291 against 0.252
+(docs/BENCHMARKS.md). It is not the default yet because it makes copies stand out less: the
+Gram whitens the training examples against each other, so a near copy's source is far above
+the rest, and the z-score confidence rule of the shares policy was calibrated on that. On the
+end-to-end test's model (60 works, 60 training steps) K-FAC gave planted copies z 3.6-6.1
+against 6.9-7.4 with the Gram, so two of three copies fell back to pro rata at
+min_confidence 5. A contract can name curvature "kfac" with a min_confidence set for it.
 Each checkpoint has its own seeded projection (as in TRAK and dattri), so the ensemble also
 averages out the projection's error.
 
@@ -21,16 +48,17 @@ fixed per-call overheads weigh most; benchmarks/attribution_cost.py, docs/BENCHM
 Measured on the sandbox (3 model seeds x 64 generations, m = 48 LDS retrains, exact
 per-example gradients, 3 checkpoints): output layer alone LDS 0.27, all linear layers 0.26,
 all parameters 0.26; any single checkpoint 0.15-0.25 whatever the layers. layers="all"
-keeps every attributed layer (a full backward per checkpoint).
+keeps every attributed layer (a full backward per checkpoint). On the same seeds the output
+layer's exact gradient (2,944 numbers) gave 0.268 against 0.264 for its 16 x 80 projection
+and 0.271 for a dense 1,280-dimensional one, all at damping 1.
 
-Damping: lambda = damping * trace(Phi^T Phi) / p, i.e. relative to the mean eigenvalue of
-the feature Gram matrix, so the same damping means the same thing for any model scale,
-checkpoint or loss reduction. Default 0.3, with k_in = 16, k_out = 80, chosen on model
-seeds 0-2 of benchmarks/attribution_vs_dattri.py and reported there on other seeds
-(docs/BENCHMARKS.md).
+Damping is relative, so the same value means the same thing for any model scale, checkpoint
+or loss reduction: lambda = damping x the mean eigenvalue of C without it (for "gram",
+trace(Phi^T Phi) / p). Defaults, chosen on seeds 0-2: 0.1 for "kfac" (0.03 / 0.1 / 0.3 gave
+0.291 / 0.301 / 0.294) and 1 for "gram" (0.3 / 1 / 3 gave 0.253 / 0.268 / 0.271).
 
 Caching: per checkpoint the training features are written as float32 .npy chunks of
-``chunk_size`` rows plus the Gram matrix; attribute() streams the chunks, so the training
+``chunk_size`` rows, each with its K-FAC factor sums; attribute() streams the chunks, so the training
 set never has to fit in memory at once. The cache folder name encodes every parameter the
 features depend on (projection sizes, seed, layers, modules' shapes, hash of the training
 tokens), so a stale cache is never reused for other data.
@@ -56,8 +84,9 @@ from attribution.shares import ScoreSummary
 log = logging.getLogger(__name__)
 
 LAYERS = ("output", "all")
+CURVATURES = {"kfac": 0.1, "gram": 1.0}  # name -> default damping
 # Part of the cache key: bump when the features of the same parameters change meaning.
-FEATURE_VERSION = 2
+FEATURE_VERSION = 3
 
 
 def _progress(total: int, desc: str):
@@ -71,7 +100,6 @@ def _progress(total: int, desc: str):
 class _Checkpoint:
     name: str
     chunks: list[np.ndarray] | list[Path]  # arrays in memory or .npy paths on disk
-    inv: torch.Tensor  # (p, p) float32: (Phi^T Phi + lambda I)^-1
     # Phi (Phi^T Phi + lambda I)^-1 chunk by chunk (the kernel is symmetric): what a target's
     # features are scored against, so a generation costs n_train * p, not p^2 more.
     scored: list[np.ndarray] | list[Path]
@@ -83,19 +111,25 @@ class TRAKAttributor:
         task: ModelAdapter,
         k_in: int = 16,
         k_out: int = 80,
-        damping: float = 0.3,
+        damping: float | None = None,
         seed: int = 0,
         batch_size: int = 32,
         cache_dir: Path | None = None,
         chunk_size: int = 4096,
         layers: str = "output",
         checkpoints: list[str] | None = None,
+        exact_up_to: int = 4096,
+        curvature: str = "gram",
     ) -> None:
         if layers not in LAYERS:
             raise ValueError(f"unknown layers {layers!r}; expected one of {LAYERS}")
+        if curvature not in CURVATURES:
+            raise ValueError(f"unknown curvature {curvature!r}; expected one of {CURVATURES}")
+        self.curvature = curvature
         self.task = task
         self.k_in, self.k_out = k_in, k_out
-        self.damping = damping
+        self.exact_up_to = exact_up_to
+        self.damping = CURVATURES[curvature] if damping is None else damping
         self.seed = seed
         self.batch_size = batch_size
         self.cache_dir = Path(cache_dir) if cache_dir is not None else None
@@ -128,17 +162,27 @@ class TRAKAttributor:
         return self._modules
 
     def _dims(self, m: nn.Linear) -> tuple[int, int, int]:
+        """(d_in, k_in, k_out) of a layer; k_in = d_in and k_out = out for an exact one."""
         d_in = m.in_features + (1 if m.bias is not None else 0)
+        if self._exact(m):
+            return d_in, d_in, m.out_features
         # More projected dimensions than the layer has would add nothing but cost.
         return d_in, min(self.k_in, d_in), min(self.k_out, m.out_features)
 
-    def projections(self, checkpoint: str) -> list[tuple[torch.Tensor, torch.Tensor]]:
-        """Seeded Gaussian P_in (k_in x in[+1]) and P_out (k_out x out) for every layer."""
+    def _exact(self, m: nn.Linear) -> bool:
+        return (m.in_features + (m.bias is not None)) * m.out_features <= self.exact_up_to
+
+    def projections(self, checkpoint: str) -> list[tuple[torch.Tensor, torch.Tensor] | None]:
+        """Seeded Gaussian P_in (k_in x in[+1]) and P_out (k_out x out) for every layer;
+        None for a layer kept exact."""
         if checkpoint in self._proj:
             return self._proj[checkpoint]
         ci = self._ckpt_index[checkpoint]
         out = []
         for li, m in enumerate(self.modules()):
+            if self._exact(m):
+                out.append(None)
+                continue
             g = torch.Generator().manual_seed(self.seed * 1_000_003 + ci * 10_007 + li)
             d_in, k_in, k_out = self._dims(m)
             p_in = torch.randn(k_in, d_in, generator=g) / k_in**0.5
@@ -152,10 +196,16 @@ class TRAKAttributor:
         return sum(k_in * k_out for _, k_in, k_out in map(self._dims, self.modules()))
 
     def features(
-        self, batch_tokens: list[list[int]], checkpoint: str | None = None
+        self,
+        batch_tokens: list[list[int]],
+        checkpoint: str | None = None,
+        factors: list[list[torch.Tensor]] | None = None,
     ) -> torch.Tensor:
         """Projected per-example gradients (B, p) at the adapter's current checkpoint, with
-        the projection of ``checkpoint`` (default: the last of this attributor's)."""
+        the projection of ``checkpoint`` (default: the last of this attributor's).
+
+        factors: per layer [sum_t b_t b_t^T, sum_t a_t a_t^T, n_tokens] (float64), to which
+        this batch's tokens are added (the K-FAC curvature of the training set)."""
         proj = self.projections(checkpoint or self.checkpoints[-1])
         modules = self.modules()
         xs: list[torch.Tensor | None] = [None] * len(modules)
@@ -205,19 +255,30 @@ class TRAKAttributor:
             d = d.reshape(B, -1, d.shape[-1]).float()
             if m.bias is not None:
                 x = torch.cat([x, torch.ones_like(x[..., :1])], dim=-1)
-            p_in, p_out = proj[li]
-            a = x @ p_in.T  # (B, T, k_in)
-            b = d @ p_out.T  # (B, T, k_out)
-            parts.append(torch.einsum("bto,bti->boi", b, a).reshape(B, -1))
+            if proj[li] is not None:
+                p_in, p_out = proj[li]
+                x = x @ p_in.T  # (B, T, k_in)
+                d = d @ p_out.T  # (B, T, k_out)
+            parts.append(torch.einsum("bto,bti->boi", d, x).reshape(B, -1))
+            if factors is not None:
+                # Tokens outside the loss (padding, the prompt) have no output gradient.
+                counted = deltas[li].reshape(B, -1, deltas[li].shape[-1]).ne(0).any(-1)
+                xt, dt = x[counted], d[counted]
+                fac = factors[li]
+                fac[0] += (dt.T @ dt).double()
+                fac[1] += (xt.T @ xt).double()
+                fac[2] += xt.shape[0]
         return torch.cat(parts, dim=1) if len(parts) > 1 else parts[0]
 
     @staticmethod
     def _params(modules: list[nn.Linear]) -> list[torch.Tensor]:
         return [p for m in modules for p in m.parameters()]
 
-    def _features_all(self, tokens: list[list[int]], checkpoint: str) -> torch.Tensor:
+    def _features_all(
+        self, tokens: list[list[int]], checkpoint: str, factors: list | None = None
+    ) -> torch.Tensor:
         out = [
-            self.features(tokens[i : i + self.batch_size], checkpoint)
+            self.features(tokens[i : i + self.batch_size], checkpoint, factors)
             for i in range(0, len(tokens), self.batch_size)
         ]
         if len(out) == 1:
@@ -241,6 +302,7 @@ class TRAKAttributor:
                 self.layers,
                 self.k_in,
                 self.k_out,
+                self.exact_up_to,
                 self.seed,
                 shapes,
                 type(self.task).__name__,
@@ -251,13 +313,76 @@ class TRAKAttributor:
         h.update(spec.encode())
         return f"trak-{self.layers}-k{self.k_in}x{self.k_out}-s{self.seed}-{h.hexdigest()[:16]}"
 
+    def _damping(self, trace: float) -> float:
+        # trace(Phi^T Phi) = trace(Phi Phi^T): the same lambda whichever side is inverted.
+        lam = self.damping * trace / self.n_features
+        return lam if lam > 0 else self.damping
+
+    def _new_factors(self) -> list[list]:
+        return [
+            [
+                torch.zeros(k_out, k_out, dtype=torch.float64),
+                torch.zeros(k_in, k_in, dtype=torch.float64),
+                0,
+            ]
+            for _, k_in, k_out in map(self._dims, self.modules())
+        ]
+
+    def _kfac_preconditioner(self, factors: list[list]):
+        """phi -> phi C^-1 for C = (S (x) A) / n_tokens + lambda I per layer (block diagonal),
+        through the eigenvectors of S and A: (B, p) float32 in and out."""
+        layers = []
+        for s_sum, a_sum, n_tok in factors:
+            es, us = torch.linalg.eigh(s_sum)
+            ea, ua = torch.linalg.eigh(a_sum)
+            ev = torch.outer(es.clamp(min=0), ea.clamp(min=0)) / max(n_tok, 1)
+            lam = self.damping * float(ev.mean())
+            lam = lam if lam > 0 else self.damping
+            layers.append((us, ua, 1.0 / (ev + lam)))
+
+        def apply(phi: np.ndarray) -> np.ndarray:
+            out, start = [], 0
+            for us, ua, inv_ev in layers:
+                ko, ki = inv_ev.shape
+                block = torch.from_numpy(phi[:, start : start + ko * ki]).double()
+                block = block.reshape(-1, ko, ki)
+                block = us @ ((us.T @ block @ ua) * inv_ev) @ ua.T
+                out.append(block.reshape(len(phi), -1).float())
+                start += ko * ki
+            return torch.cat(out, dim=1).numpy()
+
+        return apply
+
+    def _dual(self) -> bool:
+        """Invert the n x n side: fewer training examples than features."""
+        return self.n_train <= self.n_features
+
     def _inverse(self, gram: torch.Tensor) -> torch.Tensor:
         p = gram.shape[0]
-        lam = self.damping * float(torch.trace(gram)) / p
-        lam = lam if lam > 0 else self.damping
-        # The p x p solve is tiny; float64 keeps it stable when the Gram is ill-conditioned.
+        lam = self._damping(float(torch.trace(gram)))
+        # The p x p solve is small; float64 keeps it stable when the Gram is ill-conditioned.
         g64 = gram.double() + lam * torch.eye(p, dtype=torch.float64)
         return torch.linalg.inv(g64).float()
+
+    @staticmethod
+    def _gram(chunks: list) -> torch.Tensor:
+        gram = None
+        for c in chunks:
+            phi = torch.from_numpy(np.load(c) if isinstance(c, Path) else c).double()
+            gram = phi.T @ phi if gram is None else gram + phi.T @ phi  # float64: many rows
+        return gram
+
+    def _scored_dual(self, chunks: list) -> list[np.ndarray]:
+        """(Phi Phi^T + lambda I)^-1 Phi, split like the chunks. Only when n <= p, so Phi
+        (n x p) is at most p x p and is held whole."""
+        parts = [np.load(c) if isinstance(c, Path) else c for c in chunks]
+        phi = torch.from_numpy(np.concatenate(parts)).double()
+        k = phi @ phi.T
+        lam = self._damping(float(torch.trace(k)))
+        k += lam * torch.eye(k.shape[0], dtype=torch.float64)
+        scored = torch.linalg.solve(k, phi).float().numpy()
+        bounds = np.cumsum([len(c) for c in parts])[:-1]
+        return np.split(scored, bounds)
 
     def cache(self, train_tokens: list[list[int]]) -> None:
         """Compute (or load) the training features of every checkpoint and their kernel.
@@ -281,46 +406,48 @@ class TRAKAttributor:
             if cdir is not None and (cdir / "done.json").exists():
                 meta = json.loads((cdir / "done.json").read_text())
                 chunks = [cdir / c for c in meta["chunks"]]
-                gram = torch.from_numpy(np.load(cdir / "gram.npy"))
+                factors = self._new_factors()
+                for c in chunks:
+                    self._add_factors(factors, self._load_factors(c))
                 log.info("TRAK features of %s reused from %s", name, cdir)
                 self.cache_hits += 1
-                self._ckpts.append(self._checkpoint(name, chunks, gram, cdir))
+                self._ckpts.append(self._checkpoint(name, chunks, factors, cdir))
                 continue
             log.info("TRAK features of %s: computing for %d examples", name, len(train_tokens))
             self.task.load_checkpoint(name)
-            gram = torch.zeros(self.n_features, self.n_features, dtype=torch.float64)
             if cdir is not None:
                 cdir.mkdir(parents=True, exist_ok=True)
             chunks: list = []
+            factors = self._new_factors()
             bar = _progress(len(train_tokens), f"featurise {name}")
             for ci in range(n_chunks):
                 s = ci * self.chunk_size
                 part = train_tokens[s : s + self.chunk_size]
                 path = cdir / f"phi-{ci:05d}.npy" if cdir is not None else None
-                phi_np = None
+                phi_np = chunk_factors = None
                 if path is not None and path.exists():
                     phi_np = np.load(path)
-                    if phi_np.shape != (len(part), self.n_features):
+                    chunk_factors = self._load_factors(path)
+                    if phi_np.shape != (len(part), self.n_features) or chunk_factors is None:
                         phi_np = None  # foreign or damaged chunk: recompute it
                     else:
                         self.chunks_reused += 1
                 if phi_np is None:
-                    phi_np = self._features_all(part, name).numpy()
+                    chunk_factors = self._new_factors()
+                    phi_np = self._features_all(part, name, chunk_factors).numpy()
                     if path is not None:
-                        # atomic: a chunk on disk is always complete; the temp name is per
-                        # process, since shards on parallel workers may compute the same chunk
+                        # atomic: a chunk on disk is always complete, its factors written
+                        # first; the temp names are per process, since shards on parallel
+                        # workers may compute the same chunk
+                        self._save_factors(path, chunk_factors)
                         tmp = path.with_suffix(f".tmp{os.getpid()}.npy")
                         np.save(tmp, phi_np)
                         os.replace(tmp, path)
-                phi = torch.from_numpy(phi_np)
-                gram += phi.double().T @ phi.double()  # float64: sums over many rows
+                self._add_factors(factors, chunk_factors)
                 chunks.append(path if path is not None else phi_np)
                 bar.update(len(part))
             bar.close()
             if cdir is not None:
-                tmp = cdir / f"gram.tmp{os.getpid()}.npy"
-                np.save(tmp, gram.numpy())  # float64
-                os.replace(tmp, cdir / "gram.npy")  # a reader never sees half a file
                 # Written last: a folder without it is an unfinished run, resumed chunk-wise.
                 meta = {
                     "chunks": [c.name for c in chunks],
@@ -330,32 +457,83 @@ class TRAKAttributor:
                 tmp = cdir / f"done.tmp{os.getpid()}.json"
                 tmp.write_text(json.dumps(meta))
                 os.replace(tmp, cdir / "done.json")
-            self._ckpts.append(self._checkpoint(name, chunks, gram, cdir))
+            self._ckpts.append(self._checkpoint(name, chunks, factors, cdir))
 
-    def _checkpoint(
-        self, name: str, chunks: list, gram: torch.Tensor, cdir: Path | None
-    ) -> _Checkpoint:
-        """The kernel of one checkpoint and its training chunks multiplied by it.
+    @staticmethod
+    def _factors_path(chunk: Path) -> Path:
+        return chunk.with_name(chunk.stem.replace("phi-", "kfac-") + ".npz")
 
-        On disk the products live in a folder per damping next to the raw features, written
-        chunk by chunk like them (atomic, resumable); the raw features stay the record, so
-        another damping needs no new forward pass.
+    def _save_factors(self, chunk: Path, factors: list[list]) -> None:
+        arrays = {}
+        for li, (s_sum, a_sum, n_tok) in enumerate(factors):
+            arrays |= {f"s{li}": s_sum.numpy(), f"a{li}": a_sum.numpy(), f"n{li}": n_tok}
+        path = self._factors_path(chunk)
+        tmp = path.with_suffix(f".tmp{os.getpid()}.npz")
+        np.savez(tmp, **arrays)
+        os.replace(tmp, path)
+
+    def _load_factors(self, chunk) -> list[list] | None:
+        """A chunk's factor sums; None when the file is missing (the chunk is recomputed)."""
+        if not isinstance(chunk, Path):
+            return None
+        path = self._factors_path(chunk)
+        if not path.exists():
+            return None
+        z = np.load(path)
+        return [
+            [torch.from_numpy(z[f"s{li}"]), torch.from_numpy(z[f"a{li}"]), int(z[f"n{li}"])]
+            for li in range(len(self.modules()))
+        ]
+
+    @staticmethod
+    def _add_factors(total: list[list], part: list[list]) -> None:
+        for t, p in zip(total, part, strict=True):
+            t[0] += p[0]
+            t[1] += p[1]
+            t[2] += p[2]
+
+    def _checkpoint(self, name: str, chunks: list, factors: list, cdir: Path | None) -> _Checkpoint:
+        """The training chunks of one checkpoint multiplied by its C^-1.
+
+        On disk the products live in a folder per curvature and damping next to the raw
+        features, written chunk by chunk like them (atomic, resumable); the raw features and
+        factors stay the record, so another curvature or damping needs no new forward pass.
         """
-        inv = self._inverse(gram)
+
+        def load(c) -> np.ndarray:
+            return np.load(c) if isinstance(c, Path) else c
+
+        if self.curvature == "kfac":
+            precondition = self._kfac_preconditioner(factors)
+
+            def product(i: int, c) -> np.ndarray:
+                return precondition(load(c))
+        elif self._dual():
+            dual: list[np.ndarray] = []  # computed on first need: a resumed run may not
+
+            def product(i: int, c) -> np.ndarray:
+                if not dual:
+                    dual.extend(self._scored_dual(chunks))
+                return dual[i]
+        else:
+            inv = self._inverse(self._gram(chunks))
+
+            def product(i: int, c) -> np.ndarray:
+                return (torch.from_numpy(load(c)) @ inv).numpy()
+
         if cdir is None:
-            scored = [(torch.from_numpy(c) @ inv).numpy() for c in chunks]
-            return _Checkpoint(name, chunks, inv, scored)
-        sdir = cdir / f"scored-d{self.damping!r}"
+            return _Checkpoint(name, chunks, [product(i, c) for i, c in enumerate(chunks)])
+        sdir = cdir / f"scored-{self.curvature}-d{self.damping!r}"
         sdir.mkdir(exist_ok=True)
         scored = []
         for i, c in enumerate(chunks):
             path = sdir / f"scored-{i:05d}.npy"
             if not path.exists():
                 tmp = path.with_suffix(f".tmp{os.getpid()}.npy")
-                np.save(tmp, (torch.from_numpy(np.load(c)) @ inv).numpy())
+                np.save(tmp, product(i, c))
                 os.replace(tmp, path)
             scored.append(path)
-        return _Checkpoint(name, chunks, inv, scored)
+        return _Checkpoint(name, chunks, scored)
 
     # -- scores -----------------------------------------------------------------------------
 
@@ -431,6 +609,15 @@ class TRAKAttributor:
             "k_in": self.k_in,
             "k_out": self.k_out,
             "damping": self.damping,
+            "exact_up_to": self.exact_up_to,
+            "curvature": self.curvature,
+            "kernel": (
+                "k-fac factors"
+                if self.curvature == "kfac"
+                else "n x n"
+                if self._dual()
+                else "p x p"
+            ),
             "seed": self.seed,
             "layers": self.layers,
             "n_features": self.n_features,

@@ -11,9 +11,10 @@ training step). Best of --repeats, each attribution timed right after its own ba
 load from other jobs hits both sides alike. "per checkpoint" is the multiple divided by the
 number of checkpoints.
 
-Configurations: the product default (output layer, 3-checkpoint ensemble), the same on the
-served checkpoint only, and all linear layers (k = 8, the default before 2026-11-25) with 3
-and with 1 checkpoint. --config demo is the model `make demo` serves (2 layers, n_embd 64);
+Configurations: the product default (output layer, 3-checkpoint ensemble; exact on the tiny
+model, whose output layer has 2,944 weights, projected 16 x 80 on the demo model's 5,888),
+the same on the served checkpoint only, the output layer projected 16 x 80 on both models,
+and all linear layers (k = 8, the default before 2026-11-25) with 3 and with 1 checkpoint. --config demo is the model `make demo` serves (2 layers, n_embd 64);
 tiny is the one the quality benchmarks retrain (1 layer, n_embd 32), where fixed Python
 overheads weigh most. The pipeline attributes generations in shards (256 by default,
 featurised 32 at a time), so the batch column is what a generation costs in production.
@@ -64,11 +65,18 @@ def configurations(mv) -> dict[str, dict]:
     return {
         "default (output layer, all checkpoints)": {},
         "output layer, served checkpoint only": {"checkpoints": last},
-        "all linear layers k=8, all checkpoints": {"layers": "all", "k_in": 8, "k_out": 8},
+        "output layer projected 16x80, all checkpoints": {"exact_up_to": 0},
+        "all linear layers k=8, all checkpoints": {
+            "layers": "all",
+            "k_in": 8,
+            "k_out": 8,
+            "exact_up_to": 0,
+        },
         "all linear layers k=8, served checkpoint only": {
             "layers": "all",
             "k_in": 8,
             "k_out": 8,
+            "exact_up_to": 0,
             "checkpoints": last,
         },
     }

@@ -158,7 +158,7 @@ def test_features_equal_projected_full_gradient(layers, model_dir, corpus):
     mv = load_model_version(model_dir)
     adapter = SandboxGPTAdapter(mv)
     assert isinstance(adapter, ModelAdapter)
-    attributor = TRAKAttributor(adapter, k_in=4, k_out=3, seed=5, layers=layers)
+    attributor = TRAKAttributor(adapter, k_in=4, k_out=3, seed=5, layers=layers, exact_up_to=0)
     modules = attributor.modules()
     assert modules[-1] is adapter.model.lm_head and len(modules) == (5 if layers == "all" else 1)
     batch = [pieces[0], pieces[1]]
@@ -178,6 +178,101 @@ def test_features_equal_projected_full_gradient(layers, model_dir, corpus):
         torch.testing.assert_close(phi, expected, rtol=1e-3, atol=1e-5)
     first, last = (attributor.projections(c)[0][0] for c in (mv.checkpoints[0], name))
     assert not torch.equal(first, last)  # each checkpoint has its own projection
+
+
+def test_small_output_layer_is_kept_exact(model_dir, corpus):
+    """The default keeps a layer of at most exact_up_to weights unprojected: its features are
+    the per-example weight gradient itself."""
+    pieces, _ = corpus
+    mv = load_model_version(model_dir)
+    adapter = SandboxGPTAdapter(mv)
+    attributor = TRAKAttributor(adapter)
+    head = adapter.model.lm_head
+    assert head.weight.numel() <= attributor.exact_up_to
+    assert attributor.projections(mv.checkpoints[-1]) == [None]
+    assert attributor.n_features == head.weight.numel()
+    phi = attributor.features(pieces[:2])
+    for row, one in zip(phi, pieces[:2], strict=True):
+        adapter.model.zero_grad()
+        adapter.per_example_loss([one]).sum().backward()
+        torch.testing.assert_close(row, head.weight.grad.reshape(-1), rtol=1e-4, atol=1e-5)
+
+
+def test_both_sides_of_the_kernel_give_the_same_scores(model_dir, corpus):
+    """n <= p inverts Phi Phi^T + lambda I (n x n), n > p inverts Phi^T Phi + lambda I
+    (p x p); by the push-through identity the scored features are the same."""
+    pieces, _ = corpus
+    adapter = SandboxGPTAdapter(load_model_version(model_dir))
+    attributor = TRAKAttributor(
+        adapter, curvature="gram", exact_up_to=0, k_in=8, k_out=8, chunk_size=5
+    )
+    attributor.cache(pieces[:12])  # 12 examples, 64 features: the n x n side
+    assert attributor._dual() and attributor.params()["kernel"] == "n x n"
+    ck = attributor._ckpts[-1]
+    phi = torch.from_numpy(np.concatenate(ck.chunks)).double()
+    inv = attributor._inverse(phi.T @ phi)
+    primal = (phi.float() @ inv).numpy()
+    np.testing.assert_allclose(np.concatenate(ck.scored), primal, rtol=2e-3, atol=1e-6)
+    wide = TRAKAttributor(adapter, curvature="gram", exact_up_to=0, k_in=2, k_out=2)
+    wide.cache(pieces[:12])  # 12 examples, 4 features: the p x p side
+    assert not wide._dual() and wide.params()["kernel"] == "p x p"
+
+
+def test_kfac_curvature_equals_the_explicit_kronecker_inverse(model_dir, corpus):
+    """The K-FAC curvature: per layer C = (sum_t b b^T) (x) (sum_t a a^T) / n_tokens +
+    lambda I over the training tokens that count in the loss, applied to the features
+    through the factors' eigenvectors. Checked against C built and solved explicitly, from
+    per-token inputs and output gradients recorded independently with hooks."""
+    pieces, _ = corpus
+    mv = load_model_version(model_dir)
+    adapter = SandboxGPTAdapter(mv)
+    attributor = TRAKAttributor(
+        adapter, curvature="kfac", layers="all", k_in=3, k_out=4, exact_up_to=0, chunk_size=7
+    )
+    train = pieces[:10]
+    attributor.cache(train)
+    ck = attributor._ckpts[-1]
+    adapter.load_checkpoint(ck.name)
+    modules = attributor.modules()
+    s_sum = [0] * len(modules)
+    a_sum = [0] * len(modules)
+    n_tok = [0] * len(modules)
+    for one in train:
+        rec = {}
+        hooks = [
+            m.register_forward_hook(lambda m, i, o, li=li, rec=rec: rec.update({li: (i[0], o)}))
+            for li, m in enumerate(modules)
+        ]
+        loss = adapter.per_example_loss([one]).sum()
+        for h in hooks:
+            h.remove()
+        outs = [rec[li][1] for li in range(len(modules))]
+        deltas = torch.autograd.grad(loss, outs)
+        for li, (m, (p_in, p_out)) in enumerate(
+            zip(modules, attributor.projections(ck.name), strict=True)
+        ):
+            x = rec[li][0].detach().reshape(-1, m.in_features).double()
+            if m.bias is not None:
+                x = torch.cat([x, torch.ones(len(x), 1, dtype=x.dtype)], dim=1)
+            d = deltas[li].reshape(-1, m.out_features).double()
+            counted = d.ne(0).any(1)
+            a, b = x[counted] @ p_in.T.double(), d[counted] @ p_out.T.double()
+            s_sum[li] = s_sum[li] + b.T @ b
+            a_sum[li] = a_sum[li] + a.T @ a
+            n_tok[li] += int(counted.sum())
+    phi = torch.from_numpy(np.concatenate(ck.chunks)).double()
+    expected, start = [], 0
+    for s_l, a_l, n_l in zip(s_sum, a_sum, n_tok, strict=True):
+        c = torch.kron(s_l, a_l) / n_l
+        lam = attributor.damping * float(torch.trace(c)) / c.shape[0]
+        block = phi[:, start : start + c.shape[0]]
+        expected.append(
+            torch.linalg.solve(c + lam * torch.eye(c.shape[0], dtype=c.dtype), block.T).T
+        )
+        start += c.shape[0]
+    np.testing.assert_allclose(
+        np.concatenate(ck.scored), torch.cat(expected, 1).numpy(), rtol=2e-3, atol=1e-6
+    )
 
 
 def test_output_layer_features_record_no_graph_before_the_output_layer(model_dir, corpus):
