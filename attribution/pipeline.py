@@ -217,13 +217,23 @@ def attribute_generations(
 def make_attributor(method: str, adapter, cache_dir: Path | None = None, seed: int = 0, **kw):
     """The attributor a contract's method names, with its own parameters from kw.
 
-    TRAK takes k_in, k_out, damping, layers ("output" or "all"), exact_up_to; unlearning takes steps,
+    TRAK takes k_in, k_out, damping, layers ("output" or "all"), exact_up_to, curvature
+    ("kfac-gram", "kfac" or "gram"); unlearning takes steps,
     step_size, fisher_weight, fisher_samples; similarity takes embedder ("hidden" or
     "symbolic"). Keywords that belong to another method are ignored, so a DAG can pass one
     dict of contract parameters.
     """
     if method == "trak":
-        names = ("k_in", "k_out", "damping", "batch_size", "chunk_size", "layers", "exact_up_to")
+        names = (
+            "k_in",
+            "k_out",
+            "damping",
+            "batch_size",
+            "chunk_size",
+            "layers",
+            "exact_up_to",
+            "curvature",
+        )
         return TRAKAttributor(
             adapter, seed=seed, cache_dir=cache_dir, **{k: v for k, v in kw.items() if k in names}
         )

@@ -12,30 +12,32 @@ information without saving anything (the sandbox model's output layer, 92 x 32, 
 layer; a real model's, vocabulary x width, is far larger and is projected).
 
 Scores: score(target, i) = phi_target C^-1 phi_i, averaged over the checkpoints of the model
-version, with one of two curvatures C (``curvature``):
+version, with one of three curvatures C (``curvature``):
 
-* "kfac": the Kronecker-factored empirical Fisher of each attributed layer, taken
-  over tokens, as in LoGra (Choe et al. 2024) and EK-FAC influence functions: with a_t the
-  (projected) layer input and b_t the (projected) output gradient of token t over the whole
-  training set, C = (sum_t b_t b_t^T) (x) (sum_t a_t a_t^T) / n_tokens + lambda I, inverted
-  through the eigenvectors of the two small factors (k_out x k_out, k_in x k_in), so no
-  p x p matrix is ever formed and its cost does not depend on the catalog size.
-* "gram" (default): TRAK's C = Phi^T Phi + lambda I, the Gram of the per-example features. With more
+* "gram": TRAK's C = Phi^T Phi + lambda I, the Gram of the per-example features. With more
   training examples n than features p the p x p matrix is inverted; with fewer, the n x n
   one, by the push-through identity Phi (Phi^T Phi + lambda I)^-1 =
   (Phi Phi^T + lambda I)^-1 Phi (same scores, tested; n^2 p instead of p^3 + n p^2).
+* "kfac": the Kronecker-factored empirical Fisher of each attributed layer, taken over
+  tokens, as in LoGra (Choe et al. 2024) and EK-FAC influence functions: with a_t the
+  (projected) layer input and b_t the (projected) output gradient of token t over the whole
+  training set, C = (sum_t b_t b_t^T) (x) (sum_t a_t a_t^T) / n_tokens + lambda I, applied
+  through the eigenvectors of the two small factors (k_out x k_out, k_in x k_in), so no
+  p x p matrix is formed and its cost does not depend on the catalog size.
+* "kfac-gram" (default): the Gram of "gram", computed on features whitened by the K-FAC
+  curvature, phi -> phi W with W = C_kfac^-1/2 (damping 0.1 in C_kfac).
 
-K-FAC predicts retraining better: the per-example Gram has rank at most n, so for a catalog
-smaller than the feature count most of the feature space is set by lambda alone, while the
-token-level factors see every token and are full rank. On model seeds 0-2 (64 generations
-each, m = 48, exact output-layer gradients, 3 checkpoints) LDS was 0.301 with K-FAC (damping
-0.1) against 0.268 with the Gram, higher on each seed; on held-out seeds 0.291 against 0.252
-(docs/BENCHMARKS.md). It is not the default yet because it makes copies stand out less: the
-Gram whitens the training examples against each other, so a near copy's source is far above
-the rest, and the z-score confidence rule of the shares policy was calibrated on that. On the
-end-to-end test's model (60 works, 60 training steps) K-FAC gave planted copies z 3.6-6.1
-against 6.9-7.4 with the Gram, so two of three copies fell back to pro rata at
-min_confidence 5. A contract can name curvature "kfac" with a min_confidence set for it.
+Why the combination: K-FAC predicts retraining better than the Gram (the per-example Gram has
+rank at most n, so for a catalog smaller than the feature count most of the feature space is
+set by lambda alone; the token-level factors see every token and are full rank), but it makes
+near copies stand out less, because the Gram whitens the training examples against each other
+and K-FAC does not, and the shares policy's z-score confidence rule depends on copies
+standing out. On model seeds 0-2 (64 generations each, m = 48, exact output-layer gradients,
+3 checkpoints, computed offline): LDS Gram 0.268, K-FAC 0.301, kfac-gram 0.308; lowest z of
+a planted copy 9.9-11.4 Gram, 7.5-8.2 K-FAC, 10.7-11.7 kfac-gram. On the end-to-end test's
+undertrained model (60 works, 60 steps) K-FAC alone left two of three planted copies under
+min_confidence 5 (z 3.6-6.1); kfac-gram gives 7.1-7.5 (Gram 6.9-7.4). Held-out numbers
+against dattri are in docs/BENCHMARKS.md.
 Each checkpoint has its own seeded projection (as in TRAK and dattri), so the ensemble also
 averages out the projection's error.
 
@@ -54,8 +56,10 @@ and 0.271 for a dense 1,280-dimensional one, all at damping 1.
 
 Damping is relative, so the same value means the same thing for any model scale, checkpoint
 or loss reduction: lambda = damping x the mean eigenvalue of C without it (for "gram",
-trace(Phi^T Phi) / p). Defaults, chosen on seeds 0-2: 0.1 for "kfac" (0.03 / 0.1 / 0.3 gave
-0.291 / 0.301 / 0.294) and 1 for "gram" (0.3 / 1 / 3 gave 0.253 / 0.268 / 0.271).
+trace(Phi^T Phi) / p). Defaults, chosen on seeds 0-2: 10 for "kfac-gram" (3 / 10 / 30 gave
+LDS 0.296 / 0.308 / 0.313, lowest copy z 12.0 / 10.7 / 9.5: 30 trades copy separation for
+LDS), 0.1 for "kfac" (0.03 / 0.1 / 0.3 gave 0.291 / 0.301 / 0.294) and 1 for "gram" (0.3 / 1
+/ 3 gave 0.253 / 0.268 / 0.271).
 
 Caching: per checkpoint the training features are written as float32 .npy chunks of
 ``chunk_size`` rows, each with its K-FAC factor sums; attribute() streams the chunks, so the training
@@ -84,7 +88,10 @@ from attribution.shares import ScoreSummary
 log = logging.getLogger(__name__)
 
 LAYERS = ("output", "all")
-CURVATURES = {"kfac": 0.1, "gram": 1.0}  # name -> default damping
+CURVATURES = {"kfac-gram": 10.0, "kfac": 0.1, "gram": 1.0}  # name -> default damping
+# Damping of the K-FAC factors when they whiten the features for "kfac-gram" (tuning seeds
+# 0-2: the value that was best for "kfac" on its own).
+KFAC_WHITENING_DAMPING = 0.1
 # Part of the cache key: bump when the features of the same parameters change meaning.
 FEATURE_VERSION = 3
 
@@ -119,7 +126,7 @@ class TRAKAttributor:
         layers: str = "output",
         checkpoints: list[str] | None = None,
         exact_up_to: int = 4096,
-        curvature: str = "gram",
+        curvature: str = "kfac-gram",
     ) -> None:
         if layers not in LAYERS:
             raise ValueError(f"unknown layers {layers!r}; expected one of {LAYERS}")
@@ -328,17 +335,17 @@ class TRAKAttributor:
             for _, k_in, k_out in map(self._dims, self.modules())
         ]
 
-    def _kfac_preconditioner(self, factors: list[list]):
-        """phi -> phi C^-1 for C = (S (x) A) / n_tokens + lambda I per layer (block diagonal),
-        through the eigenvectors of S and A: (B, p) float32 in and out."""
+    def _kfac_preconditioner(self, factors: list[list], damping: float, power: float = 1.0):
+        """phi -> phi C^-power for C = (S (x) A) / n_tokens + lambda I per layer (block
+        diagonal), through the eigenvectors of S and A: (B, p) float32 in and out."""
         layers = []
         for s_sum, a_sum, n_tok in factors:
             es, us = torch.linalg.eigh(s_sum)
             ea, ua = torch.linalg.eigh(a_sum)
             ev = torch.outer(es.clamp(min=0), ea.clamp(min=0)) / max(n_tok, 1)
-            lam = self.damping * float(ev.mean())
-            lam = lam if lam > 0 else self.damping
-            layers.append((us, ua, 1.0 / (ev + lam)))
+            lam = damping * float(ev.mean())
+            lam = lam if lam > 0 else damping
+            layers.append((us, ua, (ev + lam) ** -power))
 
         def apply(phi: np.ndarray) -> np.ndarray:
             out, start = [], 0
@@ -365,10 +372,11 @@ class TRAKAttributor:
         return torch.linalg.inv(g64).float()
 
     @staticmethod
-    def _gram(chunks: list) -> torch.Tensor:
+    def _gram(chunks: list, transform=None) -> torch.Tensor:
         gram = None
         for c in chunks:
-            phi = torch.from_numpy(np.load(c) if isinstance(c, Path) else c).double()
+            phi = np.load(c) if isinstance(c, Path) else c
+            phi = torch.from_numpy(transform(phi) if transform else phi).double()
             gram = phi.T @ phi if gram is None else gram + phi.T @ phi  # float64: many rows
         return gram
 
@@ -504,23 +512,42 @@ class TRAKAttributor:
             return np.load(c) if isinstance(c, Path) else c
 
         if self.curvature == "kfac":
-            precondition = self._kfac_preconditioner(factors)
+            precondition = self._kfac_preconditioner(factors, self.damping)
 
             def product(i: int, c) -> np.ndarray:
                 return precondition(load(c))
-        elif self._dual():
+
+            return self._scored_chunks(name, chunks, product, cdir)
+
+        # "gram" scores q (Phi^T Phi + lambda I)^-1 phi_i. "kfac-gram" does the same in the
+        # space whitened by K-FAC, W = C_kfac^-1/2 (phi -> phi W): the targets need no
+        # whitening of their own, since q W (W Phi^T Phi W + lambda I)^-1 W phi_i is q
+        # against the training row phi_i W (...)^-1 W, which is what is stored.
+        if self.curvature == "kfac-gram":
+            white = self._kfac_preconditioner(factors, KFAC_WHITENING_DAMPING, power=0.5)
+        else:
+            white = None
+
+        def whitened(phi: np.ndarray) -> np.ndarray:
+            return white(phi) if white else phi
+
+        if self._dual():
             dual: list[np.ndarray] = []  # computed on first need: a resumed run may not
 
             def product(i: int, c) -> np.ndarray:
                 if not dual:
-                    dual.extend(self._scored_dual(chunks))
-                return dual[i]
+                    dual.extend(self._scored_dual([whitened(load(c)) for c in chunks]))
+                return whitened(dual[i])
         else:
-            inv = self._inverse(self._gram(chunks))
+            inv = self._inverse(self._gram(chunks, white))
 
             def product(i: int, c) -> np.ndarray:
-                return (torch.from_numpy(load(c)) @ inv).numpy()
+                return whitened((torch.from_numpy(whitened(load(c))) @ inv).numpy())
 
+        return self._scored_chunks(name, chunks, product, cdir)
+
+    def _scored_chunks(self, name: str, chunks: list, product, cdir: Path | None) -> _Checkpoint:
+        """product(i, chunk) for every chunk, in memory or as .npy files (reused if present)."""
         if cdir is None:
             return _Checkpoint(name, chunks, [product(i, c) for i, c in enumerate(chunks)])
         sdir = cdir / f"scored-{self.curvature}-d{self.damping!r}"
@@ -617,6 +644,9 @@ class TRAKAttributor:
                 else "n x n"
                 if self._dual()
                 else "p x p"
+            ),
+            "kfac_whitening_damping": (
+                KFAC_WHITENING_DAMPING if self.curvature == "kfac-gram" else None
             ),
             "seed": self.seed,
             "layers": self.layers,

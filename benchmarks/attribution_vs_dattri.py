@@ -20,12 +20,12 @@ ordinary generations and computes the LDS ground truth once (--lds-m retrained h
 alpha = 0.5, same batch draws). Both attributors then score the same targets on the same
 checkpoints, each in its own subprocess so that peak RSS is its own:
 
-* ours, attribution.trak.TRAKAttributor with the K-FAC curvature (output layer, kept exact:
-  92 x 32 = 2,944 features per checkpoint; damping 0.1; 3-checkpoint ensemble; all chosen on
-  seeds 0-2, so seeds 3+ are held out; the reference row), the same on the served checkpoint
-  only, the output layer projected 16 x 80 (p = 1280, to compare with dattri at equal p), the
-  product default (TRAK's Gram curvature on the exact output layer, damping 1), and the
-  default before 2026-11-25 (16 x 80, Gram, damping 0.3);
+* ours, attribution.trak.TRAKAttributor at its defaults (output layer, kept exact: 92 x 32 =
+  2,944 features per checkpoint; curvature "kfac-gram": TRAK's Gram in the feature space
+  whitened by K-FAC, damping 10; 3-checkpoint ensemble; all chosen on seeds 0-2, so seeds 3+
+  are held out), the same on the served checkpoint only and with the output layer projected
+  16 x 80 (p = 1280, to compare with dattri at equal p), each curvature alone (K-FAC,
+  TRAK's Gram), and the default before 2026-11-25 (16 x 80, Gram, damping 0.3);
 * dattri 0.3.0 TRAKAttributor: torch.func per-example gradients of all 26,848 parameters,
   random projection to p = 320, 1280 and 2944 (dattri's default is 512), on all 3 checkpoints,
   and p = 1280 on the served one; each at every value of --dattri-reg (dattri's default is
@@ -87,13 +87,11 @@ INSTALL = (
     f".venv/bin/pip install --no-deps dattri=={DATTRI_VERSION}"
 )
 OURS = {
-    "ours K-FAC (output layer exact, 3 ckpts, p=2944)": {"curvature": "kfac"},
-    "ours K-FAC, served ckpt only": {"served_only": True, "curvature": "kfac"},
-    "ours K-FAC, output layer projected 16x80 (p=1280), 3 ckpts": {
-        "exact_up_to": 0,
-        "curvature": "kfac",
-    },
-    "ours default: TRAK's Gram curvature (output layer exact, damping 1), 3 ckpts": {},
+    "ours default (output layer exact, K-FAC-whitened Gram, 3 ckpts, p=2944)": {},
+    "ours default, served ckpt only": {"served_only": True},
+    "ours default, output layer projected 16x80 (p=1280)": {"exact_up_to": 0},
+    "ours with K-FAC alone (curvature kfac, damping 0.1)": {"curvature": "kfac"},
+    "ours with TRAK's Gram alone (curvature gram, damping 1)": {"curvature": "gram"},
     "ours previous default (16x80, Gram, damping 0.3), 3 ckpts": {
         "exact_up_to": 0,
         "curvature": "gram",
@@ -106,7 +104,7 @@ DATTRI = {  # label: (projection dim, served checkpoint only)
     "dattri p=2944, 3 ckpts": (2944, False),
     "dattri p=1280, served ckpt only": (1280, True),
 }
-REFERENCE = "ours K-FAC (output layer exact, 3 ckpts, p=2944)"
+REFERENCE = "ours default (output layer exact, K-FAC-whitened Gram, 3 ckpts, p=2944)"
 
 
 def require_dattri() -> None:

@@ -21,7 +21,7 @@ import torch
 from attribution.adapter import ModelAdapter, SandboxGPTAdapter
 from attribution.pipeline import SHARE_COLUMNS, attribute_generations
 from attribution.shares import scores_to_shares
-from attribution.trak import TRAKAttributor
+from attribution.trak import KFAC_WHITENING_DAMPING, TRAKAttributor
 from sandbox.model import GPTConfig
 from sandbox.tokenizer import Tokenizer
 from sandbox.train import TINY_CONFIG, load_model_version, synthetic_pieces, train_model_version
@@ -219,9 +219,9 @@ def test_both_sides_of_the_kernel_give_the_same_scores(model_dir, corpus):
 
 
 def test_kfac_curvature_equals_the_explicit_kronecker_inverse(model_dir, corpus):
-    """The K-FAC curvature: per layer C = (sum_t b b^T) (x) (sum_t a a^T) / n_tokens +
-    lambda I over the training tokens that count in the loss, applied to the features
-    through the factors' eigenvectors. Checked against C built and solved explicitly, from
+    """The K-FAC curvature, and the default that whitens with it: per layer
+    C = (sum_t b b^T) (x) (sum_t a a^T) / n_tokens + lambda I over the training tokens that
+    count in the loss, applied to the features through the factors' eigenvectors. Checked against C built and solved explicitly, from
     per-token inputs and output gradients recorded independently with hooks."""
     pieces, _ = corpus
     mv = load_model_version(model_dir)
@@ -273,6 +273,36 @@ def test_kfac_curvature_equals_the_explicit_kronecker_inverse(model_dir, corpus)
     np.testing.assert_allclose(
         np.concatenate(ck.scored), torch.cat(expected, 1).numpy(), rtol=2e-3, atol=1e-6
     )
+
+    # The default, "kfac-gram": TRAK's Gram in the space whitened by W = C^-1/2 (C with the
+    # whitening damping), stored as Phi' (Phi'^T Phi' + lambda I)^-1 W with Phi' = Phi W.
+    default = TRAKAttributor(adapter, layers="all", k_in=3, k_out=4, exact_up_to=0)
+    assert default.curvature == "kfac-gram"
+    default.cache(train)
+    blocks = []
+    for s_l, a_l, n_l in zip(s_sum, a_sum, n_tok, strict=True):
+        c = torch.kron(s_l, a_l) / n_l
+        c += KFAC_WHITENING_DAMPING * float(torch.trace(c)) / c.shape[0] * torch.eye(c.shape[0])
+        ev, u = torch.linalg.eigh(c)
+        blocks.append(u @ torch.diag(ev**-0.5) @ u.T)
+    w = torch.block_diag(*blocks)
+    white = phi @ w
+    kernel = white.T @ white
+    lam = default.damping * float(torch.trace(kernel)) / kernel.shape[0]
+    expected = white @ torch.linalg.inv(kernel + lam * torch.eye(kernel.shape[0])) @ w
+    got = np.concatenate(default._ckpts[-1].scored)
+    np.testing.assert_allclose(got, expected.numpy(), rtol=5e-3, atol=1e-5)
+
+
+def test_a_contract_names_the_curvature(model_dir):
+    from attribution.pipeline import make_attributor
+
+    adapter = SandboxGPTAdapter(load_model_version(model_dir))
+    for name, damping in (("kfac-gram", 10.0), ("kfac", 0.1), ("gram", 1.0)):
+        attributor = make_attributor("trak", adapter, curvature=name)
+        assert (attributor.curvature, attributor.damping) == (name, damping)
+    with pytest.raises(ValueError, match="unknown curvature 'ekfac'"):
+        make_attributor("trak", adapter, curvature="ekfac")
 
 
 def test_output_layer_features_record_no_graph_before_the_output_layer(model_dir, corpus):
