@@ -414,13 +414,18 @@ class TRAKAttributor:
             if cdir is not None and (cdir / "done.json").exists():
                 meta = json.loads((cdir / "done.json").read_text())
                 chunks = [cdir / c for c in meta["chunks"]]
-                factors = self._new_factors()
-                for c in chunks:
-                    self._add_factors(factors, self._load_factors(c))
-                log.info("TRAK features of %s reused from %s", name, cdir)
-                self.cache_hits += 1
-                self._ckpts.append(self._checkpoint(name, chunks, factors, cdir))
-                continue
+                parts = [self._load_factors(c) for c in chunks]
+                if all(f is not None for f in parts):
+                    factors = self._new_factors()
+                    for f in parts:
+                        self._add_factors(factors, f)
+                    log.info("TRAK features of %s reused from %s", name, cdir)
+                    self.cache_hits += 1
+                    self._ckpts.append(self._checkpoint(name, chunks, factors, cdir))
+                    continue
+                # A factor file lost after the run finished: the chunks without one are
+                # recomputed below, the others reused.
+                log.warning("TRAK cache %s lacks K-FAC factors; completing it", cdir)
             log.info("TRAK features of %s: computing for %d examples", name, len(train_tokens))
             self.task.load_checkpoint(name)
             if cdir is not None:

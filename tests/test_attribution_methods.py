@@ -203,6 +203,20 @@ def test_interrupted_featurisation_resumes_with_identical_features(mv, corpus, t
             for key in fa.files:
                 np.testing.assert_array_equal(fa[key], fb[key])
 
+    # A finished cache that lost a factor file recomputes that chunk only, same features.
+    lost = resumed._ckpts[0].chunks[1]
+    resumed._factors_path(lost).unlink()
+    again = TRAKAttributor(SandboxGPTAdapter(mv), seed=1, cache_dir=tmp_path / "b", chunk_size=8)
+    again.cache(pieces)
+    assert again.cache_hits == len(mv.checkpoints) - 1
+    assert resumed._factors_path(lost).exists()
+    for ca, cb in zip(whole._ckpts[0].chunks, again._ckpts[0].chunks, strict=True):
+        np.testing.assert_array_equal(np.load(ca), np.load(cb))
+    fa = np.load(whole._factors_path(whole._ckpts[0].chunks[1]))
+    fb = np.load(again._factors_path(lost))
+    for key in fa.files:
+        np.testing.assert_array_equal(fa[key], fb[key])
+
 
 # -- unlearning and similarity ---------------------------------------------------------------
 
