@@ -21,6 +21,11 @@ TRAK's default attributes only the last of ``attributed_modules``, the output la
 loss's gradient w.r.t. its output needs no backward pass through the network (for the
 diffusion model above, the final projection of the denoiser). List it last.
 
+Optional: ``output_gradient(batch_tokens, outputs)``, the gradient of ``per_example_loss``
+w.r.t. the output layer's output in closed form (for a next-token NLL, softmax minus the
+one-hot of the next token). With it, TRAK's default runs the whole forward without autograd;
+without it, autograd differentiates the loss w.r.t. that output (same features, tested).
+
 Every module returned by ``attributed_modules`` must be called once per forward with input
 shaped (B, ..., in_features), which nn.Linear guarantees, and examples in a batch must not
 interact (no batch norm in train mode), so that the gradient of the summed loss splits
@@ -96,6 +101,19 @@ class SandboxGPTAdapter:
         if self.reduction == "sum":
             return total
         return total / mask.sum(1).clamp_min(1.0)
+
+    def output_gradient(self, batch_tokens: list[list[int]], logits: torch.Tensor) -> torch.Tensor:
+        """d per_example_loss / d logits, (B, T-1, vocab), in closed form: softmax minus the
+        one-hot of the next token on real targets, zero on padding (divided by the number of
+        real targets for reduction "mean"). logits: lm_head's output in per_example_loss."""
+        targets = pad_batch(batch_tokens, pad=PAD_ID)[:, 1:]
+        grad = torch.softmax(logits.float(), dim=-1)
+        minus_one = torch.full((*targets.shape, 1), -1.0, dtype=grad.dtype)
+        grad.scatter_add_(-1, targets.unsqueeze(-1), minus_one)
+        real = (targets != PAD_ID).to(grad.dtype)
+        if self.reduction == "mean":
+            real = real / real.sum(1, keepdim=True).clamp_min(1.0)
+        return grad * real.unsqueeze(-1)
 
     def embed(self, batch_tokens: list[list[int]]) -> torch.Tensor:
         """Mean-pooled final hidden states over real (non-pad) tokens, (B, n_embd).

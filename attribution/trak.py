@@ -44,8 +44,8 @@ averages out the projection's error.
 Layers: by default only the output layer (the last of the adapter's attributed_modules) is
 attributed. Its output gradient is the loss's gradient w.r.t. the logits, which needs no
 backward pass through the network, so a target costs about one forward per checkpoint: the
-three-checkpoint ensemble costs 1.7x a forward+backward of the served demo model for one
-generation and 1.1x per generation in batches (2.4x / 1.8x on the 1-layer test model, where
+three-checkpoint ensemble costs 1.6x a forward+backward of the served demo model for one
+generation and 1.1x per generation in batches (2.2x / 1.8x on the 1-layer test model, where
 fixed per-call overheads weigh most; benchmarks/attribution_cost.py, docs/BENCHMARKS.md).
 Measured on the sandbox (3 model seeds x 64 generations, m = 48 LDS retrains, exact
 per-example gradients, 3 checkpoints): output layer alone LDS 0.27, all linear layers 0.26,
@@ -215,6 +215,10 @@ class TRAKAttributor:
         this batch's tokens are added (the K-FAC curvature of the training set)."""
         proj = self.projections(checkpoint or self.checkpoints[-1])
         modules = self.modules()
+        # The output layer alone, and an adapter that knows the loss's gradient w.r.t. it in
+        # closed form: no autograd at all (on the 1-layer test model autograd's step to the
+        # logits cost half as much again as the no-grad forward, 0.25 ms per checkpoint).
+        closed_form = self.layers == "output" and hasattr(self.task, "output_gradient")
         xs: list[torch.Tensor | None] = [None] * len(modules)
         outs: list[torch.Tensor | None] = [None] * len(modules)
         handles = []
@@ -233,7 +237,8 @@ class TRAKAttributor:
             return hook
 
         for li, m in enumerate(modules):
-            handles.append(m.register_forward_pre_hook(start_recording))
+            if not closed_form:
+                handles.append(m.register_forward_pre_hook(start_recording))
             handles.append(m.register_forward_hook(fwd_hook(li)))
         try:
             with torch.no_grad():
@@ -244,12 +249,15 @@ class TRAKAttributor:
                         f"attributed module {missing[0]} ({modules[missing[0]]}) was not used"
                         " in the forward"
                     )
-                # Gradients w.r.t. the layers' outputs only: autograd then skips every
-                # weight gradient (dW = delta^T x per layer, the part we project ourselves),
-                # and for the output layer it only differentiates the loss w.r.t. the
-                # logits. The sum's gradient splits per example because examples do not
-                # interact.
-                deltas = torch.autograd.grad(losses.sum(), outs)
+                if closed_form:
+                    deltas = [self.task.output_gradient(batch_tokens, outs[0])]
+                else:
+                    # Gradients w.r.t. the layers' outputs only: autograd then skips every
+                    # weight gradient (dW = delta^T x per layer, the part we project
+                    # ourselves), and for the output layer it only differentiates the loss
+                    # w.r.t. the logits. The sum's gradient splits per example because
+                    # examples do not interact.
+                    deltas = torch.autograd.grad(losses.sum(), outs)
         finally:
             for h in handles:
                 h.remove()

@@ -322,13 +322,42 @@ def test_output_layer_features_record_no_graph_before_the_output_layer(model_dir
         adapter.model.blocks[0].mlp.c_fc.register_forward_hook(spy("c_fc")),
         adapter.model.lm_head.register_forward_hook(spy("lm_head")),
     ]
-    TRAKAttributor(adapter).features(pieces[:2])
-    assert seen == {"c_fc": False, "lm_head": True}
+    closed_form = TRAKAttributor(adapter).features(pieces[:2])
+    assert seen == {"c_fc": False, "lm_head": False}  # the adapter's closed-form gradient
+    autograd = TRAKAttributor(AutogradOnly(adapter)).features(pieces[:2])
+    assert seen == {"c_fc": False, "lm_head": True}  # autograd from the output layer on
+    torch.testing.assert_close(closed_form, autograd, rtol=1e-4, atol=1e-6)
     TRAKAttributor(adapter, layers="all").features(pieces[:2])
     assert seen == {"c_fc": True, "lm_head": True}
     for h in handles:
         h.remove()
     assert torch.is_grad_enabled()  # the grad mode is restored after featurising
+
+
+class AutogradOnly:
+    """An adapter without the protocol's optional output_gradient."""
+
+    def __init__(self, adapter):
+        self._adapter = adapter
+
+    def __getattr__(self, name):
+        if name == "output_gradient":
+            raise AttributeError(name)
+        return getattr(self._adapter, name)
+
+
+@pytest.mark.parametrize("reduction", ["sum", "mean"])
+def test_closed_form_output_gradient_equals_autograd(reduction, model_dir, corpus):
+    pieces, _ = corpus
+    adapter = SandboxGPTAdapter(load_model_version(model_dir), reduction=reduction)
+    batch = [pieces[0], pieces[1][:20]]  # unequal lengths: the shorter one is padded
+    rec = {}
+    hook = adapter.model.lm_head.register_forward_hook(lambda m, i, o: rec.update(out=o))
+    loss = adapter.per_example_loss(batch).sum()
+    hook.remove()
+    (expected,) = torch.autograd.grad(loss, rec["out"])
+    got = adapter.output_gradient(batch, rec["out"].detach())
+    torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-7)
 
 
 def test_trak_rejects_unknown_layers_and_checkpoints(model_dir):
