@@ -103,12 +103,24 @@ def _progress(total: int, desc: str):
     return tqdm(total=total, desc=desc, unit="ex", disable=None, leave=False)
 
 
+def _array(chunk: np.ndarray | Path) -> np.ndarray:
+    """A chunk held in memory, or read from its .npy file."""
+    return np.load(chunk) if isinstance(chunk, Path) else chunk
+
+
+def _relative_lambda(damping: float, mean_eigenvalue: float) -> float:
+    # Relative to the curvature's mean eigenvalue, so the same damping means the same thing
+    # at any scale; the absolute value only if the curvature is zero.
+    lam = damping * mean_eigenvalue
+    return lam if lam > 0 else damping
+
+
 @dataclass
 class _Checkpoint:
     name: str
     chunks: list[np.ndarray] | list[Path]  # arrays in memory or .npy paths on disk
-    # Phi (Phi^T Phi + lambda I)^-1 chunk by chunk (the kernel is symmetric): what a target's
-    # features are scored against, so a generation costs n_train * p, not p^2 more.
+    # Phi C^-1 chunk by chunk (C is symmetric): what a target's features are scored
+    # against, so a generation costs n_train * p, not p^2 more.
     scored: list[np.ndarray] | list[Path]
 
 
@@ -285,10 +297,6 @@ class TRAKAttributor:
                 fac[2] += xt.shape[0]
         return torch.cat(parts, dim=1) if len(parts) > 1 else parts[0]
 
-    @staticmethod
-    def _params(modules: list[nn.Linear]) -> list[torch.Tensor]:
-        return [p for m in modules for p in m.parameters()]
-
     def _features_all(
         self, tokens: list[list[int]], checkpoint: str, factors: list | None = None
     ) -> torch.Tensor:
@@ -330,8 +338,7 @@ class TRAKAttributor:
 
     def _damping(self, trace: float) -> float:
         # trace(Phi^T Phi) = trace(Phi Phi^T): the same lambda whichever side is inverted.
-        lam = self.damping * trace / self.n_features
-        return lam if lam > 0 else self.damping
+        return _relative_lambda(self.damping, trace / self.n_features)
 
     def _new_factors(self) -> list[list]:
         return [
@@ -351,8 +358,7 @@ class TRAKAttributor:
             es, us = torch.linalg.eigh(s_sum)
             ea, ua = torch.linalg.eigh(a_sum)
             ev = torch.outer(es.clamp(min=0), ea.clamp(min=0)) / max(n_tok, 1)
-            lam = damping * float(ev.mean())
-            lam = lam if lam > 0 else damping
+            lam = _relative_lambda(damping, float(ev.mean()))
             layers.append((us, ua, (ev + lam) ** -power))
 
         def apply(phi: np.ndarray) -> np.ndarray:
@@ -383,7 +389,7 @@ class TRAKAttributor:
     def _gram(chunks: list, transform=None) -> torch.Tensor:
         gram = None
         for c in chunks:
-            phi = np.load(c) if isinstance(c, Path) else c
+            phi = _array(c)
             phi = torch.from_numpy(transform(phi) if transform else phi).double()
             gram = phi.T @ phi if gram is None else gram + phi.T @ phi  # float64: many rows
         return gram
@@ -391,7 +397,7 @@ class TRAKAttributor:
     def _scored_dual(self, chunks: list) -> list[np.ndarray]:
         """(Phi Phi^T + lambda I)^-1 Phi, split like the chunks. Only when n <= p, so Phi
         (n x p) is at most p x p and is held whole."""
-        parts = [np.load(c) if isinstance(c, Path) else c for c in chunks]
+        parts = [_array(c) for c in chunks]
         phi = torch.from_numpy(np.concatenate(parts)).double()
         k = phi @ phi.T
         lam = self._damping(float(torch.trace(k)))
@@ -521,14 +527,11 @@ class TRAKAttributor:
         factors stay the record, so another curvature or damping needs no new forward pass.
         """
 
-        def load(c) -> np.ndarray:
-            return np.load(c) if isinstance(c, Path) else c
-
         if self.curvature == "kfac":
             precondition = self._kfac_preconditioner(factors, self.damping)
 
             def product(i: int, c) -> np.ndarray:
-                return precondition(load(c))
+                return precondition(_array(c))
 
             return self._scored_chunks(name, chunks, product, cdir)
 
@@ -549,13 +552,13 @@ class TRAKAttributor:
 
             def product(i: int, c) -> np.ndarray:
                 if not dual:
-                    dual.extend(self._scored_dual([whitened(load(c)) for c in chunks]))
+                    dual.extend(self._scored_dual([whitened(_array(c)) for c in chunks]))
                 return whitened(dual[i])
         else:
             inv = self._inverse(self._gram(chunks, white))
 
             def product(i: int, c) -> np.ndarray:
-                return whitened((torch.from_numpy(whitened(load(c))) @ inv).numpy())
+                return whitened((torch.from_numpy(whitened(_array(c))) @ inv).numpy())
 
         return self._scored_chunks(name, chunks, product, cdir)
 
@@ -601,7 +604,7 @@ class TRAKAttributor:
         for q, ck in zip(qs, self._ckpts, strict=True):
             start = 0
             for chunk in ck.scored:
-                phi = torch.from_numpy(np.load(chunk) if isinstance(chunk, Path) else chunk)
+                phi = torch.from_numpy(_array(chunk))
                 scores[:, start : start + phi.shape[0]] += q @ phi.T
                 start += phi.shape[0]
         return scores.numpy().astype(np.float32)
@@ -620,10 +623,7 @@ class TRAKAttributor:
         def side_by_side(ci: int) -> torch.Tensor:
             # Chunk ci of every checkpoint side by side: (rows, p * n_ckpt).
             return torch.cat(
-                [
-                    torch.from_numpy(np.load(c) if isinstance(c, Path) else c)
-                    for c in (ck.scored[ci] for ck in self._ckpts)
-                ],
+                [torch.from_numpy(_array(ck.scored[ci])) for ck in self._ckpts],
                 dim=1,
             )
 
