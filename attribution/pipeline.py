@@ -32,6 +32,30 @@ from sandbox.train import (
 log = logging.getLogger(__name__)
 
 METHODS = ("trak", "unlearning", "similarity")
+# The parameters a contract may set for each method (its method_params), passed through to
+# the method's attributor by make_attributor.
+METHOD_PARAMS = {
+    "trak": (
+        "k_in",
+        "k_out",
+        "damping",
+        "batch_size",
+        "chunk_size",
+        "layers",
+        "exact_up_to",
+        "curvature",
+    ),
+    "unlearning": (
+        "steps",
+        "step_size",
+        "fisher_weight",
+        "fisher_samples",
+        "precondition",
+        "relative",
+        "batch_size",
+    ),
+    "similarity": ("embedder",),
+}
 SHARE_COLUMNS = [
     "generation_id",
     "work_id",
@@ -217,44 +241,21 @@ def attribute_generations(
 def make_attributor(method: str, adapter, cache_dir: Path | None = None, seed: int = 0, **kw):
     """The attributor a contract's method names, with its own parameters from kw.
 
-    TRAK takes k_in, k_out, damping, layers ("output" or "all"), exact_up_to, curvature
-    ("kfac-gram", "kfac" or "gram"); unlearning takes steps,
-    step_size, fisher_weight, fisher_samples; similarity takes embedder ("hidden" or
-    "symbolic"). Keywords that belong to another method are ignored, so a DAG can pass one
+    The names each method takes are METHOD_PARAMS[method]: TRAK's curvature is "kfac-gram",
+    "kfac" or "gram", its layers "output" or "all"; similarity's embedder "hidden" or
+    "symbolic". Keywords that belong to another method are ignored, so a DAG can pass one
     dict of contract parameters.
     """
+    own = {k: v for k, v in kw.items() if k in METHOD_PARAMS.get(method, ())}
     if method == "trak":
-        names = (
-            "k_in",
-            "k_out",
-            "damping",
-            "batch_size",
-            "chunk_size",
-            "layers",
-            "exact_up_to",
-            "curvature",
-        )
-        return TRAKAttributor(
-            adapter, seed=seed, cache_dir=cache_dir, **{k: v for k, v in kw.items() if k in names}
-        )
+        return TRAKAttributor(adapter, seed=seed, cache_dir=cache_dir, **own)
     if method == "unlearning":
-        names = (
-            "steps",
-            "step_size",
-            "fisher_weight",
-            "fisher_samples",
-            "precondition",
-            "relative",
-            "batch_size",
-        )
-        return UnlearningAttributor(
-            adapter, seed=seed, cache_dir=cache_dir, **{k: v for k, v in kw.items() if k in names}
-        )
+        return UnlearningAttributor(adapter, seed=seed, cache_dir=cache_dir, **own)
     if method == "similarity":
         # Symbolic by default: it needs nothing from the platform (the black-box case) and
         # separates copies from ordinary generations better than mean-pooled hidden states
         # on the sandbox (z-score of the top match 6-12 vs ~2; docs/attribution.md).
-        kind = kw.get("embedder", "symbolic")
+        kind = own.get("embedder", "symbolic")
         if kind == "hidden":
             emb = HiddenStateEmbedder(adapter)
         elif kind == "symbolic":

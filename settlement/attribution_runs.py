@@ -78,14 +78,18 @@ def attribute_shard(settings: Settings, shard: dict, run_id: str) -> dict:
     if not model:
         raise RuntimeError(f"model version {shard['model_version']} of {shard['platform_id']} is not registered")
     local_path, method, top_k = model[0]["local_path"], model[0]["method"], model[0]["top_k"]
+    # The contract's terms, checked when it was registered (settlement.reference).
+    policy = {"top_k": int(top_k), **json.loads(model[0]["shares_policy_json"] or "{}")}
+    method_params = json.loads(model[0]["method_params_json"] or "{}")
     mv_dir = Path(local_path)
     manifest = pd.read_parquet(mv_dir / "manifest.parquet")
     shares, rejected = attribute_generations(
         mv_dir,
         [(gid, list(tokens)) for gid, tokens in gens],
         cache_dir=settings.features,
-        top_k=int(top_k),
+        policy=policy,
         method=method,  # the platform contract names the method: trak | unlearning | similarity
+        method_params=method_params,
         run_id=run_id,
         train_tokens=training_tokens(manifest, settings.catalog / "tokens.parquet"),
     )

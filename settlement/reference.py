@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -16,7 +16,13 @@ from settlement.warehouse import WarehouseError, query, run_sql, sql_text, trans
 @dataclass(frozen=True)
 class Contract:
     """A platform's licence: how much of its revenue becomes the royalty pool, and how the pool
-    is measured out. publishing/master weights split each work's amount between the two rights."""
+    is measured out. publishing/master weights split each work's amount between the two rights.
+
+    shares_policy: the shares policy's confidence, min_confidence and min_share
+    (attribution.shares.SharesPolicy; top_k is the contract's own, and the training royalty
+    is training_share). method_params: the method's parameters, by name
+    (attribution.pipeline.METHOD_PARAMS), e.g. {"curvature": "gram"} for TRAK. Empty means
+    the product defaults."""
 
     contract_id: str
     platform_id: str
@@ -32,6 +38,38 @@ class Contract:
     fee_per_generation: Decimal = Decimal(0)
     minimum_guarantee: Decimal = Decimal(0)
     training_share: Decimal = Decimal(0)
+    shares_policy: dict = field(default_factory=dict)
+    method_params: dict = field(default_factory=dict)
+
+
+# The policy fields a contract may set: top_k and the training royalty have columns of their
+# own, so a second place to say them could only disagree.
+CONTRACT_POLICY_FIELDS = ("confidence", "min_confidence", "min_share")
+
+
+def check_attribution_terms(contract: Contract) -> None:
+    """Refuse a contract whose attribution terms the attribution task would reject later."""
+    # Imported here: the attribution package pulls in torch, which the rest of this module's
+    # callers (the CLI) do not need.
+    from attribution.pipeline import METHOD_PARAMS
+    from attribution.shares import SharesPolicy
+
+    where = f"contract {contract.contract_id} v{contract.version}"
+    if contract.method not in METHOD_PARAMS:
+        raise WarehouseError(f"{where}: method {contract.method!r} is not one of {sorted(METHOD_PARAMS)}")
+    bad = sorted(set(contract.shares_policy) - set(CONTRACT_POLICY_FIELDS))
+    if bad:
+        raise WarehouseError(f"{where}: shares_policy may set only {list(CONTRACT_POLICY_FIELDS)}, not {bad}")
+    try:
+        SharesPolicy.from_dict({"top_k": contract.top_k, **contract.shares_policy})
+    except (TypeError, ValueError) as e:
+        raise WarehouseError(f"{where}: shares_policy: {e}") from e
+    bad = sorted(set(contract.method_params) - set(METHOD_PARAMS[contract.method]))
+    if bad:
+        raise WarehouseError(
+            f"{where}: method_params {bad} are not parameters of {contract.method!r}"
+            f" (it takes {list(METHOD_PARAMS[contract.method])})"
+        )
 
 
 def import_catalog(con: duckdb.DuckDBPyConnection, catalog_dir: Path) -> dict:
@@ -53,8 +91,11 @@ def register_platform(con: duckdb.DuckDBPyConnection, platform_id: str, name: st
 
 
 def register_contract(con: duckdb.DuckDBPyConnection, contract: Contract) -> None:
+    check_attribution_terms(contract)
     params = asdict(contract)
     params.update({k: str(v) for k, v in params.items() if isinstance(v, Decimal)})
+    params["shares_policy_json"] = json.dumps(params.pop("shares_policy"), sort_keys=True)
+    params["method_params_json"] = json.dumps(params.pop("method_params"), sort_keys=True)
     run_sql(con, "loads/ref_contract", params)
 
 

@@ -136,6 +136,18 @@ def test_a_near_copy_of_a_training_work_gives_that_work_the_largest_share(month)
         assert top == [(copy["work_id"],)], copy
 
 
+def test_the_contracts_attribution_terms_reach_the_attribution_run(month):
+    """sandbox/demo.py registers SBX-2026 with min_confidence 6 and TRAK's curvature named;
+    the runs that attributed its month record both in params_json."""
+    home, _ = month
+    runs = _one(home, "SELECT method, params_json FROM attribution.runs")
+    assert runs
+    for method, params in runs:
+        params = json.loads(params)
+        assert method == "trak" and params["curvature"] == "kfac-gram"
+        assert params["policy"]["min_confidence"] == 6.0 and params["policy"]["top_k"] == 8
+
+
 def test_run_manifest_names_model_contract_fx_and_input_file_digests(month):
     home, _ = month
     import hashlib

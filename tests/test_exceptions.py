@@ -10,7 +10,7 @@ from settlement_fixtures import seed_warehouse, table
 
 from settlement.calculate import QualityGateError, calculate_period
 from settlement.reference import Contract, register_contract, register_fx_rate
-from settlement.warehouse import warehouse
+from settlement.warehouse import WarehouseError, warehouse
 
 PLANTS = {
     "no_contract": (
@@ -103,3 +103,30 @@ def test_training_share_is_spread_over_the_manifest(tmp_path):
     calculate_period(db, "2026-10", run_id="calc-1", by="alice")
     lines = table(db, "SELECT sum(output_exact) AS o, sum(training_exact) AS t FROM settlement.statement_lines")
     assert lines["o"][0] == 0 and lines["t"][0] > 0
+
+
+@pytest.mark.parametrize(
+    ("terms", "message"),
+    [
+        ({"shares_policy": {"top_k": 3}}, "shares_policy may set only .* not \\['top_k'\\]"),
+        ({"shares_policy": {"min_confidence": "high"}}, "shares_policy: could not convert"),
+        ({"shares_policy": {"confidence": "vibes"}}, "shares_policy: confidence must be one of"),
+        ({"method_params": {"curvature": "gram", "embedder": "hidden"}}, "method_params \\['embedder'\\] are not parameters of 'trak'"),
+        ({"method": "guesswork"}, "method 'guesswork' is not one of"),
+    ],
+)
+def test_contract_attribution_terms_are_checked_when_registered(tmp_path, terms, message):
+    """A contract the attribution task would reject later is refused at registration, naming
+    the contract and the rule; nothing is written."""
+    db = tmp_path / "w.duckdb"
+    seed_warehouse(db, n_generations=2)
+    with warehouse(db) as con:
+        before = con.execute("SELECT count(*) FROM ref.contracts").fetchall()
+        with pytest.raises(WarehouseError, match=f"contract C9 v1: {message}"):
+            register_contract(con, Contract("C9", "p1", **terms))
+        assert con.execute("SELECT count(*) FROM ref.contracts").fetchall() == before
+        register_contract(con, Contract("C9", "p1", shares_policy={"min_confidence": 7}, method_params={"curvature": "gram"}))
+        stored = con.execute(
+            "SELECT shares_policy_json, method_params_json FROM ref.contracts WHERE contract_id = 'C9'"
+        ).fetchall()
+    assert stored == [('{"min_confidence": 7}', '{"curvature": "gram"}')]
