@@ -11,11 +11,15 @@
   random works; the first must raise g's loss more, per generation and on average
   (``topk_removal``, ``RemovalResult``).
 
-Retraining uses sandbox.train.fit_gpt in memory with the same seed, step count and batch
-draws as the reference model, dropping the excluded examples from the batches they are drawn
-into, so the only thing that differs between retrained models is the data. (Re-drawing the
-batches over the smaller set instead moved a sampled generation's summed loss by ~70 nats,
-far more than any work's own effect: removal comparisons were then noise.)
+Retraining is the model's business: the caller passes a *retrainer*, a picklable callable
+``retrain(train, keep, targets) -> losses`` that trains the platform's model on the training
+examples where ``keep`` is true (None: all) and returns each target's loss under it. It
+should keep the seed, step count and batch draws of the reference run and only drop the
+excluded examples from the batches they are drawn into, so that the only thing that differs
+between retrained models is the data. (Re-drawing the batches over the smaller set instead
+moved a sampled generation's summed loss by ~70 nats on the symbolic sandbox, far more than
+any work's own effect: removal comparisons were then noise.) The sandbox's retrainers are
+sandbox/gpt_eval.py and sandbox/audio_eval.py.
 """
 
 from __future__ import annotations
@@ -28,39 +32,10 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from sandbox.model import GPT, GPTConfig
-from sandbox.tokenizer import Tokenizer
-from sandbox.train import fit_gpt, pad_batch
-
 log = logging.getLogger(__name__)
 
-
-def near_copy(tokens: list[int], rng: np.random.Generator, n_changes: int = 2) -> list[int]:
-    """The same piece with n_changes pitch tokens replaced: what a memorising model emits."""
-    tok = Tokenizer()
-    out = list(tokens)
-    pitch_pos = [i for i, t in enumerate(out) if tok.vocab[t].startswith("<p:")]
-    for j in rng.choice(pitch_pos, min(n_changes, len(pitch_pos)), replace=False):
-        out[int(j)] = tok.index[f"<p:{int(rng.integers(40, 90))}>"]
-    return out
-
-
-def sample_generations(
-    model: GPT, n: int, seed: int, max_new_tokens: int = 120, top_k: int = 20
-) -> list[list[int]]:
-    """Ordinary generations of the model (not copies): the targets of LDS and removal."""
-    from sandbox.tokenizer import STYLES
-
-    tok = Tokenizer()
-    g = torch.Generator().manual_seed(seed)
-    styles = [STYLES[i % 5] for i in range(n)]
-    prompt = torch.tensor([[tok.bos, tok.style_id(s)] for s in styles])
-    out = model.generate(prompt, max_new_tokens, temperature=1.0, top_k=top_k, generator=g)
-    gens = []
-    for row in out.tolist():
-        row = row[: row.index(tok.eos) + 1] if tok.eos in row else row + [tok.eos]
-        gens.append([t for t in row if t != 0])
-    return gens
+# retrain(train, keep mask or None, targets) -> (n_targets,) losses of the retrained model
+Retrainer = Callable[[list, list[bool] | None, list], np.ndarray]
 
 
 def recall_at_1(scores: np.ndarray, true_idx: list[int]) -> float:
@@ -90,36 +65,6 @@ def spearman(a: np.ndarray, b: np.ndarray) -> float:
     return float((ra * rb).sum() / den) if den > 0 else 0.0
 
 
-def generation_losses(model: GPT, gens: list[list[int]]) -> np.ndarray:
-    """Summed token NLL of each generation (the sandbox adapter's default reduction)."""
-    with torch.no_grad():
-        nll, _ = model.token_nll(pad_batch(gens))
-    return nll.sum(1).double().numpy()
-
-
-@dataclass
-class RetrainSpec:
-    config: GPTConfig
-    steps: int
-    batch_size: int
-    lr: float
-    seed: int
-
-    def fit(self, tokens: list[list[int]], keep: np.ndarray | None = None) -> GPT:
-        """Retrain on tokens; with keep, on the kept ones only, same batch draws (fit_gpt)."""
-        model, _ = fit_gpt(
-            tokens,
-            self.config,
-            self.steps,
-            self.batch_size,
-            self.lr,
-            self.seed,
-            log_every=0,
-            keep=None if keep is None else [bool(x) for x in keep],
-        )
-        return model
-
-
 @dataclass
 class SubsetLosses:
     masks: np.ndarray  # (m, n) bool: which training examples each retrained model saw
@@ -128,16 +73,16 @@ class SubsetLosses:
 
 
 def retrain_on_subsets(
-    spec: RetrainSpec,
-    train_tokens: list[list[int]],
-    gens: list[list[int]],
+    retrain: Retrainer,
+    train: list,
+    gens: list,
     m: int,
     alpha: float = 0.5,
     seed: int = 0,
 ) -> SubsetLosses:
     """The ground truth of LDS; computed once and shared by every method compared."""
     rng = np.random.default_rng(seed)
-    n = len(train_tokens)
+    n = len(train)
     size = max(1, round(alpha * n))
     masks = np.zeros((m, n), dtype=bool)
     losses = np.zeros((m, len(gens)))
@@ -145,8 +90,7 @@ def retrain_on_subsets(
     for j in range(m):
         idx = np.sort(rng.choice(n, size=size, replace=False))
         masks[j, idx] = True
-        model = spec.fit(train_tokens, keep=masks[j])
-        losses[j] = generation_losses(model, gens)
+        losses[j] = retrain(train, masks[j].tolist(), gens)
         log.info("LDS retrain %d/%d (%.0fs)", j + 1, m, time.perf_counter() - t0)
     return SubsetLosses(masks, losses, time.perf_counter() - t0)
 
@@ -190,16 +134,16 @@ class RemovalResult:
         }
 
 
-def _fit_losses(spec: RetrainSpec, train_tokens, keep, gens) -> np.ndarray:
+def _fit_losses(retrain: Retrainer, train, keep, gens) -> np.ndarray:
     """One retrain and the generations' losses under it (a process-pool task)."""
     torch.set_num_threads(1)
-    return generation_losses(spec.fit(train_tokens, keep=keep), gens)
+    return np.asarray(retrain(train, keep, gens), dtype=np.float64)
 
 
 def topk_removal(
-    spec: RetrainSpec,
-    train_tokens: list[list[int]],
-    gens: list[list[int]],
+    retrain: Retrainer,
+    train: list,
+    gens: list,
     scores_by_method: dict[str, np.ndarray],
     k: int,
     seed: int = 0,
@@ -215,7 +159,7 @@ def topk_removal(
     ``jobs`` > 1 runs the retrains in that many processes (each one torch thread, the
     same as a single process, so the losses are identical).
     """
-    n = len(train_tokens)
+    n = len(train)
     rng = np.random.default_rng(seed)
 
     def keep_without(drop) -> list[bool]:
@@ -223,7 +167,7 @@ def topk_removal(
         keep[np.asarray(drop, dtype=int)] = False
         return keep.tolist()
 
-    tasks: list[tuple[str, int, list[bool], list[list[int]]]] = []
+    tasks: list[tuple[str, int, list[bool], list]] = []
     if base_losses is None:
         tasks.append(("base", -1, [True] * n, gens))
     for r in range(random_draws):
@@ -237,10 +181,10 @@ def topk_removal(
         from concurrent.futures import ProcessPoolExecutor
 
         with ProcessPoolExecutor(jobs, mp_context=mp.get_context("spawn")) as pool:
-            futures = [pool.submit(_fit_losses, spec, train_tokens, kp, gs) for *_, kp, gs in tasks]
+            futures = [pool.submit(_fit_losses, retrain, train, kp, gs) for *_, kp, gs in tasks]
             losses = [f.result() for f in futures]
     else:
-        losses = [_fit_losses(spec, train_tokens, kp, gs) for *_, kp, gs in tasks]
+        losses = [_fit_losses(retrain, train, kp, gs) for *_, kp, gs in tasks]
     by_task = {(name, i): loss for (name, i, _, _), loss in zip(tasks, losses, strict=True)}
     if base_losses is None:
         base_losses = by_task[("base", -1)]

@@ -10,24 +10,23 @@ import logging
 import time
 import uuid
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from attribution.adapter import SandboxGPTAdapter
+from attribution.protocol import InvalidExample, ModelAdapter
+from attribution.registry import load_adapter
 from attribution.shares import SharesPolicy, policy_shares
-from attribution.similarity import HiddenStateEmbedder, SimilarityAttributor, SymbolicEmbedder
+from attribution.similarity import (
+    AudioEmbedder,
+    HiddenStateEmbedder,
+    SimilarityAttributor,
+    SymbolicEmbedder,
+)
+from attribution.threads import torch_threads
 from attribution.trak import TRAKAttributor
 from attribution.unlearning import UnlearningAttributor
-from sandbox.tokenizer import TokenizerError
-from sandbox.train import (
-    TRAIN_THREADS,
-    TRAIN_TOKENS_FILE,
-    ModelVersion,
-    load_model_version,
-    token_sha256,
-    torch_threads,
-)
 
 log = logging.getLogger(__name__)
 
@@ -73,54 +72,86 @@ SHARE_COLUMNS = [
 REJECT_COLUMNS = ["generation_id", "reason"]
 
 
-def _train_tokens(mv: ModelVersion, train_tokens: list[list[int]] | None) -> list[list[int]]:
-    """Training sequences in manifest order, checked against the manifest's token hashes."""
-    if train_tokens is None:
-        f = mv.path / TRAIN_TOKENS_FILE
-        if not f.exists():
-            raise FileNotFoundError(
-                f"{f} not found: pass train_tokens, or store the training sequences there"
-            )
-        df = pd.read_parquet(f)
-        train_tokens = [[int(x) for x in t] for t in df["tokens"]]
-    if len(train_tokens) != len(mv.manifest):
+# Manifest columns that hold an example's content hash: the generic name first, then the
+# symbolic sandbox's original one.
+MANIFEST_HASH_COLUMNS = ("content_sha256", "token_sha256")
+
+
+def read_manifest(model_version_dir: Path) -> pd.DataFrame:
+    """The training manifest (example -> work_id, content hash) of a model version."""
+    path = Path(model_version_dir) / "manifest.parquet"
+    if not path.exists():
+        raise FileNotFoundError(f"model version folder {model_version_dir} has no manifest.parquet")
+    manifest = pd.read_parquet(path)
+    column = next((c for c in MANIFEST_HASH_COLUMNS if c in manifest.columns), None)
+    if column is None or "work_id" not in manifest.columns:
         raise ValueError(
-            f"{len(train_tokens)} training sequences but the manifest lists {len(mv.manifest)}"
+            f"{path}: a manifest needs work_id and one of {MANIFEST_HASH_COLUMNS}; it has "
+            f"{list(manifest.columns)}"
         )
+    return manifest.rename(columns={column: "content_sha256"})
+
+
+def _training_examples(adapter: ModelAdapter, manifest: pd.DataFrame, items: list | None) -> list:
+    """The training examples in manifest order, each checked against the manifest's hash."""
+    if items is None:
+        stored = getattr(adapter, "training_items", None)
+        if stored is None:
+            raise FileNotFoundError(
+                "pass train_items (the catalog's copies of the manifest's works, in manifest "
+                "order); this adapter stores none with the model version"
+            )
+        items = stored()
+    if len(items) != len(manifest):
+        raise ValueError(f"{len(items)} training items but the manifest lists {len(manifest)}")
     # The manifest is what royalties are paid on: attribute exactly the data it describes.
-    for i, (t, h) in enumerate(zip(train_tokens, mv.manifest["token_sha256"], strict=True)):
-        if token_sha256(t) != h:
-            raise ValueError(f"training sequence {i} does not match manifest token_sha256")
-    return train_tokens
+    examples = []
+    for i, (raw, h) in enumerate(zip(items, manifest["content_sha256"], strict=True)):
+        if adapter.content_sha256(raw) != h:
+            raise ValueError(
+                f"training example {i} (work {manifest['work_id'].iloc[i]}) does not match the "
+                "manifest's content hash"
+            )
+        try:
+            examples.append(adapter.prepare(raw))
+        except InvalidExample as e:
+            raise ValueError(f"training example {i} is not a valid model input: {e}") from e
+    return examples
 
 
 def attribute_generations(
     model_version_dir: Path,
-    generations: list[tuple[str, list[int]]],
+    generations: list[tuple[str, Any]],
     cache_dir: Path,
     top_k: int = 8,
     seed: int = 0,
     run_id: str | None = None,
-    train_tokens: list[list[int]] | None = None,
+    train_items: list | None = None,
     k_in: int | None = None,
     k_out: int | None = None,
     damping: float | None = None,
     policy: SharesPolicy | dict | None = None,
     method: str = "trak",
     method_params: dict | None = None,
+    adapter: ModelAdapter | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Return (shares_df, rejected_df) for generations [(generation_id, tokens)].
+    """Return (shares_df, rejected_df) for generations [(generation_id, raw output)].
 
+    The model version's adapter (its model_version.json names the entry point; or pass
+    ``adapter``) turns raw outputs (token lists, audio file paths) into model inputs; an
+    output it refuses is a rejection with its reason, never a guess.
     method: "trak" (projected gradients), "unlearning" (Fisher-regularised gradient ascent)
-    or "similarity" (cosine of embeddings; method_params {"embedder": "symbolic"|"hidden"}).
+    or "similarity" (cosine of embeddings; method_params {"embedder": "symbolic" | "audio" |
+    "hidden"}).
     policy: the contract's SharesPolicy (or its dict); None means SharesPolicy(top_k=top_k).
     method_params: extra keyword arguments for the method's attributor.
     Scores are reduced per generation to a streaming top-k (memory independent of the
     catalog size), and recorded with the policy in params_json.
 
-    train_tokens: the training sequences in manifest order; if None they are read from
-    <model_version_dir>/train_tokens.parquet (column tokens). Either way they must match
-    the manifest's hashes. Training features are cached under cache_dir/<model_version>/.
+    train_items: the raw training items in manifest order (the licensor's catalog copies);
+    if None, the adapter's training_items() (what the platform stored with the model
+    version). Either way each must match the manifest's content hash. Training features are
+    cached under cache_dir/<model_version>/, keyed by the examples' bytes, dtype and shape.
     """
     t0 = time.perf_counter()
     if method not in METHODS:
@@ -130,34 +161,30 @@ def attribute_generations(
     elif isinstance(policy, dict):
         policy = SharesPolicy.from_dict(policy)
     run_id = run_id or f"attr-{uuid.uuid4().hex[:12]}"
-    mv = load_model_version(Path(model_version_dir))
-    tok = mv.tokenizer
+    adapter = adapter or load_adapter(Path(model_version_dir))
+    manifest = read_manifest(Path(model_version_dir))
 
-    accepted: list[tuple[str, list[int]]] = []
+    accepted: list[tuple[str, Any]] = []
     rejected: list[dict] = []
     seen: set[str] = set()
-    for gid, ids in generations:
+    for gid, raw in generations:
         gid = str(gid)
         try:
             if gid in seen:
-                raise TokenizerError(f"duplicate generation_id {gid!r}")
-            # numpy integers are fine; anything else non-int is left for validate to name.
-            ids = [x.item() if isinstance(x, np.integer) else x for x in ids]
-            tok.validate(ids)
-            if len(ids) > mv.config.block_size:
-                raise TokenizerError(f"{len(ids)} tokens exceed block_size {mv.config.block_size}")
-        except (TokenizerError, TypeError) as e:
+                raise InvalidExample(f"duplicate generation_id {gid!r}")
+            example = adapter.prepare(raw)
+        except InvalidExample as e:
             rejected.append({"generation_id": gid, "reason": str(e)})
             continue
         seen.add(gid)
-        accepted.append((gid, ids))
+        accepted.append((gid, example))
     if rejected:
         log.warning("%d of %d generations rejected", len(rejected), len(generations))
 
     rows: list[dict] = []
     params: dict = {}
     if accepted:
-        train = _train_tokens(mv, train_tokens)
+        train = _training_examples(adapter, manifest, train_items)
         # None: the attributor's own default (documented in attribution/trak.py).
         kw = {
             k: v
@@ -167,22 +194,21 @@ def attribute_generations(
         kw.update(method_params or {})
         attributor = make_attributor(
             method,
-            SandboxGPTAdapter(mv),
-            cache_dir=Path(cache_dir) / mv.model_version,
+            adapter,
+            cache_dir=Path(cache_dir) / adapter.model_version,
             seed=seed,
             **kw,
         )
         # Keep several times top_k examples: a work with more than one training example
         # then still has all of them summed.
         keep = max(64, 4 * policy.top_k)
-        # Pinned threads: scores (and so the last digits of shares) must not depend on them.
-        with torch_threads(TRAIN_THREADS):
+        with torch_threads():
             attributor.cache(train)
-            summaries = attributor.attribute_topk([ids for _, ids in accepted], k=keep)
-        n_parts = len(mv.checkpoints) if method == "trak" else 1
+            summaries = attributor.attribute_topk([x for _, x in accepted], k=keep)
+        n_parts = len(adapter.checkpoints()) if method == "trak" else 1
         log.info(
             "training features for %s (%s): %d of %d checkpoints from cache",
-            mv.model_version,
+            adapter.model_version,
             method,
             getattr(attributor, "cache_hits", 0),
             n_parts,
@@ -193,9 +219,10 @@ def attribute_generations(
             "seed": seed,
             "top_k": policy.top_k,
             "policy": policy.to_dict(),
+            "adapter": f"{adapter.name}/{adapter.version}",
         }
         params_json = json.dumps(params, sort_keys=True)
-        work_ids = [str(w) for w in mv.manifest["work_id"]]
+        work_ids = [str(w) for w in manifest["work_id"]]
         for (gid, _), summ in zip(accepted, summaries, strict=True):
             share_rows, conf, fallback = policy_shares(summ, work_ids, policy)
             for rank, (wid, share, weight) in enumerate(share_rows, start=1):
@@ -209,7 +236,7 @@ def attribute_generations(
                         "rank": 0 if residual else rank,
                         "is_residual": residual,
                         "method": method,
-                        "model_version": mv.model_version,
+                        "model_version": adapter.model_version,
                         "run_id": run_id,
                         "params_json": params_json,
                         "confidence": float(conf),
@@ -232,7 +259,7 @@ def attribute_generations(
         "attributed %d generations (%d rejected) with %s in %.2fs",
         len(accepted),
         len(rejected),
-        mv.model_version,
+        adapter.model_version,
         time.perf_counter() - t0,
     )
     return shares_df, rejected_df
@@ -247,20 +274,57 @@ def make_attributor(method: str, adapter, cache_dir: Path | None = None, seed: i
     dict of contract parameters.
     """
     own = {k: v for k, v in kw.items() if k in METHOD_PARAMS.get(method, ())}
+    if method in ("trak", "unlearning"):
+        missing = [
+            m
+            for m in ("per_example_loss", "attributed_modules", "checkpoints", "load_checkpoint")
+            if not callable(getattr(adapter, m, None))
+        ]
+        if missing:
+            raise ValueError(
+                f"method {method!r} needs the platform's model; adapter "
+                f"{getattr(adapter, 'name', type(adapter).__name__)!r} lacks {missing} (use "
+                "method 'similarity' for a platform that shares outputs only)"
+            )
     if method == "trak":
         return TRAKAttributor(adapter, seed=seed, cache_dir=cache_dir, **own)
     if method == "unlearning":
         return UnlearningAttributor(adapter, seed=seed, cache_dir=cache_dir, **own)
     if method == "similarity":
-        # Symbolic by default: it needs nothing from the platform (the black-box case) and
-        # separates copies from ordinary generations better than mean-pooled hidden states
-        # on the sandbox (z-score of the top match 6-12 vs ~2; docs/attribution.md).
-        kind = own.get("embedder", "symbolic")
-        if kind == "hidden":
-            emb = HiddenStateEmbedder(adapter)
-        elif kind == "symbolic":
-            emb = SymbolicEmbedder()
-        else:
-            raise ValueError(f"unknown embedder {kind!r}; expected 'hidden' or 'symbolic'")
-        return SimilarityAttributor(emb, cache_dir=cache_dir)
+        return SimilarityAttributor(make_embedder(adapter, own.get("embedder")), cache_dir=cache_dir)
     raise ValueError(f"unknown attribution method {method!r}; expected one of {METHODS}")
+
+
+EMBEDDERS = ("symbolic", "audio", "hidden")
+
+
+def make_embedder(adapter, kind: str | None = None):
+    """The black-box embedder a contract names, or the adapter's natural one.
+
+    Symbolic (token statistics) for adapters with a vocabulary, audio (spectrogram
+    statistics) for adapters with spectrograms: both need nothing of the model, the black-box
+    case. "hidden" uses the model's own hidden states (adapter.embed). On the symbolic sandbox
+    the token statistics separate copies from ordinary generations better than mean-pooled
+    hidden states (z-score of the top match 6-12 vs ~2; docs/attribution.md).
+    """
+    if kind is None:
+        kind = (
+            "symbolic"
+            if hasattr(adapter, "vocabulary")
+            else "audio"
+            if hasattr(adapter, "spectrogram")
+            else "hidden"
+        )
+    needs = {"symbolic": "vocabulary", "audio": "spectrogram", "hidden": "embed"}
+    if kind not in needs:
+        raise ValueError(f"unknown embedder {kind!r}; expected one of {EMBEDDERS}")
+    if not hasattr(adapter, needs[kind]):
+        raise ValueError(
+            f"embedder {kind!r} needs the adapter's {needs[kind]}(), which "
+            f"{getattr(adapter, 'name', type(adapter).__name__)!r} does not provide"
+        )
+    if kind == "symbolic":
+        return SymbolicEmbedder(adapter.vocabulary())
+    if kind == "audio":
+        return AudioEmbedder(adapter.spectrogram)
+    return HiddenStateEmbedder(adapter)

@@ -28,18 +28,19 @@ needs one chunk in memory at a time.
 
 from __future__ import annotations
 
-import hashlib
+import itertools
 import json
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Protocol
 
 import numpy as np
 import torch
 
+from attribution.hashing import examples_digest
 from attribution.scoring import blockwise_topk, iter_row_blocks
 from attribution.shares import ScoreSummary
-from sandbox.tokenizer import DURATIONS, Tokenizer
 
 MAX_INTERVAL = 12
 N_INT = 2 * MAX_INTERVAL + 1
@@ -54,31 +55,35 @@ PART_WEIGHTS = {"token_bigram": 1.0, "melodic": 0.5, "style": 0.25}
 class Embedder(Protocol):
     name: str
 
-    def embed(self, batch_tokens: list[list[int]]) -> np.ndarray: ...
+    def embed(self, batch: list) -> np.ndarray: ...
 
 
 class SymbolicEmbedder:
-    def __init__(
-        self, tokenizer: Tokenizer | None = None, bigram_dim: int = 2048, seed: int = 0
-    ) -> None:
-        tok = tokenizer or Tokenizer()
+    def __init__(self, vocabulary: Sequence[str], bigram_dim: int = 2048, seed: int = 0) -> None:
+        """vocabulary: the token strings of the platform's tokenizer (adapter.vocabulary()),
+        pitches as <p:MIDI>, durations as <d:QUARTERS>, styles as <style:NAME>."""
         self.pitch: dict[int, int] = {}
         self.dur: dict[int, int] = {}
         self.style: dict[int, int] = {}
-        for i, t in enumerate(tok.vocab):
+        for i, t in enumerate(vocabulary):
             if t.startswith("<p:"):
                 self.pitch[i] = int(t[3:-1])
             elif t.startswith("<d:"):
-                self.dur[i] = DURATIONS.index(float(t[3:-1]))
+                self.dur[i] = len(self.dur)
             elif t.startswith("<style:"):
                 self.style[i] = len(self.style)
-        self.vocab_size = tok.vocab_size
+        if not self.pitch:
+            raise ValueError("the vocabulary has no <p:MIDI> pitch tokens to embed")
+        vocab_size = len(vocabulary)
+        self.vocab_size = vocab_size
+        self.n_durations = len(self.dur)
         self.bigram_dim = bigram_dim
         rng = np.random.default_rng(seed)
-        self._bucket = rng.integers(0, bigram_dim, tok.vocab_size**2)
-        self._sign = rng.choice(np.array([-1.0, 1.0]), tok.vocab_size**2)
-        self.name = f"symbolic-v2-b{bigram_dim}-s{seed}"
-        self.melodic_dim = 12 + N_INT + N_INT * N_INT + len(DURATIONS)
+        self._bucket = rng.integers(0, bigram_dim, vocab_size**2)
+        self._sign = rng.choice(np.array([-1.0, 1.0]), vocab_size**2)
+        vocab_digest = examples_digest(list(vocabulary))[:8]
+        self.name = f"symbolic-v2-b{bigram_dim}-s{seed}-v{vocab_digest}"
+        self.melodic_dim = 12 + N_INT + N_INT * N_INT + self.n_durations
         self.dim = bigram_dim + self.melodic_dim + len(self.style)
 
     def _melodic(self, tokens: list[int]) -> np.ndarray:
@@ -90,7 +95,7 @@ class SymbolicEmbedder:
         iv = np.clip(np.diff(pitches), -MAX_INTERVAL, MAX_INTERVAL) + MAX_INTERVAL
         ih = np.bincount(iv, minlength=N_INT).astype(np.float64)
         bi = np.bincount(iv[:-1] * N_INT + iv[1:], minlength=N_INT * N_INT).astype(np.float64)
-        du = np.bincount(durs, minlength=len(DURATIONS)).astype(np.float64)
+        du = np.bincount(durs, minlength=self.n_durations).astype(np.float64)
         parts = []
         for (_, w), v in zip(BLOCK_WEIGHTS.items(), (pc, ih, bi, du), strict=True):
             n = np.linalg.norm(v)
@@ -113,8 +118,52 @@ class SymbolicEmbedder:
             parts.append(w * v / n if n > 0 else v)
         return np.concatenate(parts)
 
-    def embed(self, batch_tokens: list[list[int]]) -> np.ndarray:
-        return np.stack([self._one(t) for t in batch_tokens]).astype(np.float32)
+    def embed(self, batch: list) -> np.ndarray:
+        return np.stack([self._one(t) for t in batch]).astype(np.float32)
+
+
+class AudioEmbedder:
+    """Black-box audio embedding from a log-magnitude spectrogram (n_bands x frames).
+
+    Needs nothing of the platform's model: ``spectrogram`` maps an example (what the adapter
+    prepared) to its log-mel (or any log-magnitude) array. Two L2-normalised parts:
+
+    * shape (weight 1): the spectrogram pooled into ``segments`` equal time segments, each
+      band centred on its own mean over time, so a constant gain or a fixed EQ drops out and
+      what is left is how each band moves through the excerpt: the part that recognises a
+      copied recording, and that tolerates a few percent of tempo change (a stretched copy
+      still lands mostly in the same segments);
+    * timbre (weight 0.5): the mean and the standard deviation over time of every band,
+      after removing the excerpt's overall level.
+    """
+
+    def __init__(self, spectrogram, segments: int = 16, weights: tuple = (1.0, 0.5)) -> None:
+        self.spectrogram = spectrogram
+        self.segments = segments
+        self.weights = weights
+        self.name = f"audio-v1-seg{segments}-w{weights[0]:g},{weights[1]:g}"
+
+    def _one(self, example) -> np.ndarray:
+        spec = np.asarray(self.spectrogram(example), dtype=np.float64)
+        if spec.ndim != 2 or spec.shape[1] < self.segments:
+            raise ValueError(
+                f"spectrogram of shape {spec.shape} needs 2 dimensions and >= {self.segments} frames"
+            )
+        spec = spec - spec.mean()  # overall level (gain) out
+        bounds = np.linspace(0, spec.shape[1], self.segments + 1).astype(int)
+        pooled = np.stack(
+            [spec[:, a:b].mean(1) for a, b in itertools.pairwise(bounds)], 1
+        )
+        shape = (pooled - pooled.mean(1, keepdims=True)).reshape(-1)
+        timbre = np.concatenate([spec.mean(1), spec.std(1)])
+        parts = []
+        for w, v in zip(self.weights, (shape, timbre), strict=True):
+            n = np.linalg.norm(v)
+            parts.append(w * v / n if n > 0 else v)
+        return np.concatenate(parts)
+
+    def embed(self, batch: list) -> np.ndarray:
+        return np.stack([self._one(x) for x in batch]).astype(np.float32)
 
 
 class HiddenStateEmbedder:
@@ -125,10 +174,10 @@ class HiddenStateEmbedder:
         self.batch_size = batch_size
         self.name = f"hidden-{getattr(adapter, 'model_version', 'model')}"
 
-    def embed(self, batch_tokens: list[list[int]]) -> np.ndarray:
+    def embed(self, batch: list) -> np.ndarray:
         out = [
-            self.adapter.embed(batch_tokens[i : i + self.batch_size]).float().numpy()
-            for i in range(0, len(batch_tokens), self.batch_size)
+            self.adapter.embed(batch[i : i + self.batch_size]).float().numpy()
+            for i in range(0, len(batch), self.batch_size)
         ]
         return np.concatenate(out).astype(np.float32)
 
@@ -157,19 +206,15 @@ class SimilarityAttributor:
         self.n_train = 0
         self.cache_hits = 0
 
-    def _key(self, train_tokens: list[list[int]]) -> str:
-        h = hashlib.sha256()
-        for t in train_tokens:
-            h.update(np.asarray(t, dtype="<i4").tobytes())
-            h.update(b"|")
-        h.update(json.dumps([self.embedder.name, self.center]).encode())
-        return f"sim-{h.hexdigest()[:16]}-c{self.chunk_size}"
+    def _key(self, train: list) -> str:
+        digest = examples_digest(train, [self.embedder.name, self.center])
+        return f"sim-{digest[:16]}-c{self.chunk_size}"
 
-    def cache(self, train_tokens: list[list[int]]) -> None:
-        if not train_tokens:
+    def cache(self, train: list) -> None:
+        if not train:
             raise ValueError("no training sequences to cache")
-        self.n_train = len(train_tokens)
-        cdir = self.cache_dir / self._key(train_tokens) if self.cache_dir else None
+        self.n_train = len(train)
+        cdir = self.cache_dir / self._key(train) if self.cache_dir else None
         if cdir is not None and (cdir / "done.json").exists():
             meta = json.loads((cdir / "done.json").read_text())
             self.chunks = [cdir / c for c in meta["chunks"]]
@@ -178,11 +223,11 @@ class SimilarityAttributor:
             return
         raw = []
         total = None
-        for s in range(0, len(train_tokens), self.chunk_size):
-            e = self.embedder.embed(train_tokens[s : s + self.chunk_size])
+        for s in range(0, len(train), self.chunk_size):
+            e = self.embedder.embed(train[s : s + self.chunk_size])
             total = e.sum(0, dtype=np.float64) if total is None else total + e.sum(0)
             raw.append(e)
-        self.mean = (total / len(train_tokens)).astype(np.float32) if self.center else None
+        self.mean = (total / len(train)).astype(np.float32) if self.center else None
         if self.mean is None:
             self.mean = np.zeros(raw[0].shape[1], dtype=np.float32)
         # Two passes over the embeddings: the mean must be known before normalising.
@@ -208,20 +253,20 @@ class SimilarityAttributor:
             os.replace(tmp, cdir / "done.json")
             self.chunks = [cdir / n for n in names]
 
-    def _queries(self, target_tokens: list[list[int]]) -> torch.Tensor:
+    def _queries(self, targets: list) -> torch.Tensor:
         if self.mean is None:
-            raise RuntimeError("call cache(train_tokens) before attribute()")
-        if not target_tokens:
+            raise RuntimeError("call cache(train) before attribute()")
+        if not targets:
             raise ValueError("no target sequences to attribute")
-        return torch.from_numpy(_normalise(self.embedder.embed(target_tokens) - self.mean))
+        return torch.from_numpy(_normalise(self.embedder.embed(targets) - self.mean))
 
-    def attribute(self, target_tokens: list[list[int]]) -> np.ndarray:
-        q = self._queries(target_tokens)
+    def attribute(self, targets: list) -> np.ndarray:
+        q = self._queries(targets)
         cols = [q @ phi.T for phi in iter_row_blocks(self.chunks, self.chunk_size)]
         return torch.cat(cols, dim=1).numpy()
 
-    def attribute_topk(self, target_tokens: list[list[int]], k: int = 64) -> list[ScoreSummary]:
-        q = self._queries(target_tokens)
+    def attribute_topk(self, targets: list, k: int = 64) -> list[ScoreSummary]:
+        q = self._queries(targets)
         state, n = blockwise_topk(q, iter_row_blocks(self.chunks, self.chunk_size), k)
         return state.summaries(n)
 

@@ -70,7 +70,6 @@ tokens), so a stale cache is never reused for other data.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
@@ -81,7 +80,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from attribution.adapter import ModelAdapter
+from attribution.hashing import adapter_identity, examples_digest
+from attribution.layers import Layer, expand
+from attribution.protocol import ModelAdapter
 from attribution.scoring import blockwise_topk
 from attribution.shares import ScoreSummary
 
@@ -93,7 +94,7 @@ CURVATURES = {"kfac-gram": 10.0, "kfac": 0.1, "gram": 1.0}  # name -> default da
 # 0-2: the value that was best for "kfac" on its own).
 KFAC_WHITENING_DAMPING = 0.1
 # Part of the cache key: bump when the features of the same parameters change meaning.
-FEATURE_VERSION = 3
+FEATURE_VERSION = 4
 
 
 def _progress(total: int, desc: str):
@@ -167,29 +168,35 @@ class TRAKAttributor:
         self.cache_hits = 0  # checkpoints whose features came from disk, for logs and tests
         self.chunks_reused = 0
         self._proj: dict[str, list[tuple[torch.Tensor, torch.Tensor]]] = {}
-        self._modules: list[nn.Linear] | None = None
+        self._modules: list[Layer] | None = None
         self._joined: list[torch.Tensor] | None = None  # in-memory scored chunks, joined
 
     # -- features ---------------------------------------------------------------------------
 
-    def modules(self) -> list[nn.Linear]:
-        # Asked once: adapters load checkpoints into the same modules (adapter.py), and
-        # walking the model's modules on every batch cost 7 % of a target's featurisation.
+    def modules(self) -> list[Layer]:
+        """The attributed layers (attribution/layers.py): every block of the adapter's
+        modules, or for layers="output" those of its last module."""
+        # Asked once: adapters load checkpoints into the same modules, and walking the
+        # model's modules on every batch cost 7 % of a target's featurisation.
         if self._modules is None:
             mods = list(self.task.attributed_modules())
-            self._modules = mods[-1:] if self.layers == "output" else mods
+            if not mods:
+                raise ValueError("the adapter lists no attributed modules")
+            if self.layers == "output":
+                self._modules = expand(mods[-1], f"m{len(mods) - 1}")
+            else:
+                self._modules = [ly for i, m in enumerate(mods) for ly in expand(m, f"m{i}")]
         return self._modules
 
-    def _dims(self, m: nn.Linear) -> tuple[int, int, int]:
+    def _dims(self, layer: Layer) -> tuple[int, int, int]:
         """(d_in, k_in, k_out) of a layer; k_in = d_in and k_out = out for an exact one."""
-        d_in = m.in_features + (1 if m.bias is not None else 0)
-        if self._exact(m):
-            return d_in, d_in, m.out_features
+        if self._exact(layer):
+            return layer.in_dim, layer.in_dim, layer.out_dim
         # More projected dimensions than the layer has would add nothing but cost.
-        return d_in, min(self.k_in, d_in), min(self.k_out, m.out_features)
+        return layer.in_dim, min(self.k_in, layer.in_dim), min(self.k_out, layer.out_dim)
 
-    def _exact(self, m: nn.Linear) -> bool:
-        return (m.in_features + (m.bias is not None)) * m.out_features <= self.exact_up_to
+    def _exact(self, layer: Layer) -> bool:
+        return layer.in_dim * layer.out_dim <= self.exact_up_to
 
     def projections(self, checkpoint: str) -> list[tuple[torch.Tensor, torch.Tensor] | None]:
         """Seeded Gaussian P_in (k_in x in[+1]) and P_out (k_out x out) for every layer;
@@ -205,7 +212,7 @@ class TRAKAttributor:
             g = torch.Generator().manual_seed(self.seed * 1_000_003 + ci * 10_007 + li)
             d_in, k_in, k_out = self._dims(m)
             p_in = torch.randn(k_in, d_in, generator=g) / k_in**0.5
-            p_out = torch.randn(k_out, m.out_features, generator=g) / k_out**0.5
+            p_out = torch.randn(k_out, m.out_dim, generator=g) / k_out**0.5
             out.append((p_in, p_out))
         self._proj[checkpoint] = out
         return out
@@ -216,85 +223,122 @@ class TRAKAttributor:
 
     def features(
         self,
-        batch_tokens: list[list[int]],
+        batch: list,
         checkpoint: str | None = None,
         factors: list[list[torch.Tensor]] | None = None,
     ) -> torch.Tensor:
         """Projected per-example gradients (B, p) at the adapter's current checkpoint, with
         the projection of ``checkpoint`` (default: the last of this attributor's).
 
-        factors: per layer [sum_t b_t b_t^T, sum_t a_t a_t^T, n_tokens] (float64), to which
-        this batch's tokens are added (the K-FAC curvature of the training set)."""
+        factors: per layer [S, A, n] (float64): for a hooked layer sum_t b_t b_t^T,
+        sum_t a_t a_t^T and the token count, for a parameter block the same statistics of
+        the per-example gradient matrices G (sum G G^T, sum G^T G, examples); this batch is
+        added to them (the K-FAC curvature of the training set)."""
         proj = self.projections(checkpoint or self.checkpoints[-1])
-        modules = self.modules()
-        # The output layer alone, and an adapter that knows the loss's gradient w.r.t. it in
-        # closed form: no autograd at all (on the 1-layer test model autograd's step to the
-        # logits cost half as much again as the no-grad forward, 0.25 ms per checkpoint).
-        closed_form = self.layers == "output" and hasattr(self.task, "output_gradient")
-        xs: list[torch.Tensor | None] = [None] * len(modules)
-        outs: list[torch.Tensor | None] = [None] * len(modules)
+        layers = self.modules()
+        B = len(batch)
+        hooked = [li for li, ly in enumerate(layers) if ly.hooked]
+        blocks = [li for li, ly in enumerate(layers) if not ly.hooked]
+        calls: dict[int, list[tuple[torch.Tensor, torch.Tensor]]] = {li: [] for li in hooked}
+        # One hooked output layer: nothing before it needs a gradient, so the forward runs
+        # without autograd up to there (almost the whole network) and records from there on.
+        # Otherwise autograd runs throughout: parameter blocks are used anywhere, and some
+        # modules (torch's fused transformer fast path) skip their submodules' hooks when
+        # called without autograd.
+        late_start = blocks == [] and len(hooked) == 1
+        closed_form = (
+            late_start and self.layers == "output" and hasattr(self.task, "output_gradient")
+        )
         handles = []
 
         def start_recording(mod: nn.Module, inputs: tuple) -> None:
-            # Nothing before the first attributed layer needs a gradient: the forward runs
-            # without autograd up to there (for the output layer, almost the whole network),
-            # and records from there on. The enclosing no_grad restores the mode on exit.
-            torch.set_grad_enabled(True)
+            torch.set_grad_enabled(True)  # the enclosing no_grad restores the mode on exit
 
         def fwd_hook(li: int):
             def hook(mod: nn.Module, inputs: tuple, output: torch.Tensor) -> None:
-                xs[li] = inputs[0].detach()
-                outs[li] = output
+                calls[li].append((inputs[0].detach(), output))
 
             return hook
 
-        for li, m in enumerate(modules):
-            if not closed_form:
+        for li in hooked:
+            m = layers[li].module
+            if late_start and not closed_form:
                 handles.append(m.register_forward_pre_hook(start_recording))
             handles.append(m.register_forward_hook(fwd_hook(li)))
+        block_params = [p for li in blocks for p in layers[li].params]
         try:
             with torch.no_grad():
-                losses = self.task.per_example_loss(batch_tokens)
-                missing = [li for li, o in enumerate(outs) if o is None]
+                if not late_start:
+                    torch.set_grad_enabled(True)
+                losses = self.task.per_example_loss(batch)
+                missing = [li for li in hooked if not calls[li]]
                 if missing:
+                    ly = layers[missing[0]]
                     raise RuntimeError(
-                        f"attributed module {missing[0]} ({modules[missing[0]]}) was not used"
-                        " in the forward"
+                        f"attributed module {ly.label} ({type(ly.module).__name__}) was not "
+                        "used in the forward"
                     )
+                outs = [o for li in hooked for _, o in calls[li]]
                 if closed_form:
-                    deltas = [self.task.output_gradient(batch_tokens, outs[0])]
-                else:
+                    deltas = [self.task.output_gradient(batch, outs[0])]
+                elif outs:
                     # Gradients w.r.t. the layers' outputs only: autograd then skips every
-                    # weight gradient (dW = delta^T x per layer, the part we project
-                    # ourselves), and for the output layer it only differentiates the loss
-                    # w.r.t. the logits. The sum's gradient splits per example because
+                    # weight gradient of hooked layers (sum_t b_t a_t^T, the part we
+                    # project ourselves). The sum's gradient splits per example because
                     # examples do not interact.
-                    deltas = torch.autograd.grad(losses.sum(), outs)
+                    deltas = list(
+                        torch.autograd.grad(losses.sum(), outs, retain_graph=bool(blocks))
+                    )
+                block_grads: list[list[torch.Tensor]] = []
+                for i in range(B if blocks else 0):
+                    g = torch.autograd.grad(
+                        losses[i], block_params, retain_graph=i < B - 1, allow_unused=True
+                    )
+                    block_grads.append(
+                        [torch.zeros_like(p) if gi is None else gi for p, gi in zip(
+                            block_params, g, strict=True)]
+                    )
         finally:
             for h in handles:
                 h.remove()
 
-        B = len(batch_tokens)
         parts = []
-        for li, m in enumerate(modules):
-            x, d = xs[li], deltas[li]
-            x = x.reshape(B, -1, x.shape[-1]).float()
-            d = d.reshape(B, -1, d.shape[-1]).float()
-            if m.bias is not None:
-                x = torch.cat([x, torch.ones_like(x[..., :1])], dim=-1)
-            if proj[li] is not None:
-                p_in, p_out = proj[li]
-                x = x @ p_in.T  # (B, T, k_in)
-                d = d @ p_out.T  # (B, T, k_out)
-            parts.append(torch.einsum("bto,bti->boi", d, x).reshape(B, -1))
-            if factors is not None:
-                # Tokens outside the loss (padding, the prompt) have no output gradient.
-                counted = deltas[li].reshape(B, -1, deltas[li].shape[-1]).ne(0).any(-1)
-                xt, dt = x[counted], d[counted]
-                fac = factors[li]
-                fac[0] += (dt.T @ dt).double()
-                fac[1] += (xt.T @ xt).double()
-                fac[2] += xt.shape[0]
+        di = 0
+        pi = 0
+        for li, layer in enumerate(layers):
+            p_in, p_out = proj[li] if proj[li] is not None else (None, None)
+            if layer.hooked:
+                a_parts, b_parts = [], []
+                for x, _ in calls[li]:
+                    a_parts.append(layer.inputs(x, B, p_in))
+                    b_parts.append(layer.out_grads(deltas[di], B))
+                    di += 1
+                a = torch.cat(a_parts, dim=1) if len(a_parts) > 1 else a_parts[0]
+                b_raw = torch.cat(b_parts, dim=1) if len(b_parts) > 1 else b_parts[0]
+                b = b_raw if p_out is None else b_raw @ p_out.T
+                parts.append(torch.einsum("bto,bti->boi", b, a).reshape(B, -1))
+                if factors is not None:
+                    # Positions outside the loss (padding, the prompt) have no output gradient.
+                    counted = b_raw.ne(0).any(-1)
+                    at, bt = a[counted], b[counted]
+                    fac = factors[li]
+                    fac[0] += (bt.T @ bt).double()
+                    fac[1] += (at.T @ at).double()
+                    fac[2] += at.shape[0]
+            else:
+                n_par = len(layer.params)
+                g = torch.stack(
+                    [layer.matrix(bg[pi : pi + n_par]) for bg in block_grads]
+                ).float()  # (B, out, in)
+                pi += n_par
+                if p_in is not None:
+                    g = p_out @ g @ p_in.T
+                parts.append(g.reshape(B, -1))
+                if factors is not None:
+                    fac = factors[li]
+                    fac[0] += torch.einsum("boi,bpi->op", g, g).double()
+                    fac[1] += torch.einsum("boi,boj->ij", g, g).double()
+                    fac[2] += B
         return torch.cat(parts, dim=1) if len(parts) > 1 else parts[0]
 
     def _features_all(
@@ -310,31 +354,19 @@ class TRAKAttributor:
 
     # -- cache ------------------------------------------------------------------------------
 
-    def _cache_key(self, train_tokens: list[list[int]]) -> str:
-        h = hashlib.sha256()
-        for t in train_tokens:
-            h.update(np.asarray(t, dtype="<i4").tobytes())
-            h.update(b"|")
-        shapes = [
-            (m.in_features, m.out_features, m.bias is not None)
-            for m in self.task.attributed_modules()
+    def _cache_key(self, train: list) -> str:
+        spec = [
+            FEATURE_VERSION,
+            self.layers,
+            self.k_in,
+            self.k_out,
+            self.exact_up_to,
+            self.seed,
+            [ly.spec() for ly in self.modules()],
+            adapter_identity(self.task),
         ]
-        spec = json.dumps(
-            [
-                FEATURE_VERSION,
-                self.layers,
-                self.k_in,
-                self.k_out,
-                self.exact_up_to,
-                self.seed,
-                shapes,
-                type(self.task).__name__,
-                getattr(self.task, "reduction", None),
-                getattr(self.task, "model_version", None),
-            ]
-        )
-        h.update(spec.encode())
-        return f"trak-{self.layers}-k{self.k_in}x{self.k_out}-s{self.seed}-{h.hexdigest()[:16]}"
+        digest = examples_digest(train, spec)
+        return f"trak-{self.layers}-k{self.k_in}x{self.k_out}-s{self.seed}-{digest[:16]}"
 
     def _damping(self, trace: float) -> float:
         # trace(Phi^T Phi) = trace(Phi Phi^T): the same lambda whichever side is inverted.
@@ -406,7 +438,7 @@ class TRAKAttributor:
         bounds = np.cumsum([len(c) for c in parts])[:-1]
         return np.split(scored, bounds)
 
-    def cache(self, train_tokens: list[list[int]]) -> None:
+    def cache(self, train: list) -> None:
         """Compute (or load) the training features of every checkpoint and their kernel.
 
         Resumable: each chunk is written atomically (temp file, then rename) as soon as it
@@ -414,15 +446,15 @@ class TRAKAttributor:
         on disk and computes only the rest. Chunks are computed from the same batches either
         way, so the resumed features are identical to an uninterrupted run's.
         """
-        if not train_tokens:
+        if not train:
             raise ValueError("no training sequences to cache")
-        self.n_train = len(train_tokens)
+        self.n_train = len(train)
         self._ckpts = []
         self._joined = None
         self.cache_hits = 0
         self.chunks_reused = 0
-        root = self.cache_dir / self._cache_key(train_tokens) if self.cache_dir else None
-        n_chunks = -(-len(train_tokens) // self.chunk_size)
+        root = self.cache_dir / self._cache_key(train) if self.cache_dir else None
+        n_chunks = -(-len(train) // self.chunk_size)
         for name in self.checkpoints:
             cdir = root / f"{name}-c{self.chunk_size}" if root else None
             if cdir is not None and (cdir / "done.json").exists():
@@ -440,16 +472,16 @@ class TRAKAttributor:
                 # A factor file lost after the run finished: the chunks without one are
                 # recomputed below, the others reused.
                 log.warning("TRAK cache %s lacks K-FAC factors; completing it", cdir)
-            log.info("TRAK features of %s: computing for %d examples", name, len(train_tokens))
+            log.info("TRAK features of %s: computing for %d examples", name, len(train))
             self.task.load_checkpoint(name)
             if cdir is not None:
                 cdir.mkdir(parents=True, exist_ok=True)
             chunks: list = []
             factors = self._new_factors()
-            bar = _progress(len(train_tokens), f"featurise {name}")
+            bar = _progress(len(train), f"featurise {name}")
             for ci in range(n_chunks):
                 s = ci * self.chunk_size
-                part = train_tokens[s : s + self.chunk_size]
+                part = train[s : s + self.chunk_size]
                 path = cdir / f"phi-{ci:05d}.npy" if cdir is not None else None
                 phi_np = chunk_factors = None
                 if path is not None and path.exists():
@@ -478,7 +510,7 @@ class TRAKAttributor:
                 # Written last: a folder without it is an unfinished run, resumed chunk-wise.
                 meta = {
                     "chunks": [c.name for c in chunks],
-                    "n_train": len(train_tokens),
+                    "n_train": len(train),
                     "n_features": self.n_features,
                 }
                 tmp = cdir / f"done.tmp{os.getpid()}.json"
@@ -580,27 +612,27 @@ class TRAKAttributor:
 
     # -- scores -----------------------------------------------------------------------------
 
-    def _queries(self, target_tokens: list[list[int]]) -> list[torch.Tensor]:
+    def _queries(self, targets: list) -> list[torch.Tensor]:
         """Per checkpoint, the target features divided by the ensemble size, so that summing
         their products with the checkpoints' scored chunks gives the ensemble mean."""
         if not self._ckpts:
-            raise RuntimeError("call cache(train_tokens) before attribute()")
-        if not target_tokens:
+            raise RuntimeError("call cache(train) before attribute()")
+        if not targets:
             raise ValueError("no target sequences to attribute")
         out = []
         for ck in self._ckpts:
             self.task.load_checkpoint(ck.name)
-            out.append(self._features_all(target_tokens, ck.name) / len(self._ckpts))
+            out.append(self._features_all(targets, ck.name) / len(self._ckpts))
         return out
 
-    def attribute(self, target_tokens: list[list[int]]) -> np.ndarray:
+    def attribute(self, targets: list) -> np.ndarray:
         """Scores (n_targets, n_train), mean over the checkpoints of the model version.
 
         Holds the full (n_targets x n_train) matrix: for evaluation and small catalogs. The
         pipeline uses attribute_topk, whose memory does not grow with the catalog.
         """
-        qs = self._queries(target_tokens)
-        scores = torch.zeros(len(target_tokens), self.n_train)
+        qs = self._queries(targets)
+        scores = torch.zeros(len(targets), self.n_train)
         for q, ck in zip(qs, self._ckpts, strict=True):
             start = 0
             for chunk in ck.scored:
@@ -610,14 +642,14 @@ class TRAKAttributor:
         return scores.numpy().astype(np.float32)
 
     def attribute_topk(
-        self, target_tokens: list[list[int]], k: int = 64, query_block: int = 4096
+        self, targets: list, k: int = 64, query_block: int = 4096
     ) -> list[ScoreSummary]:
         """Streaming top-k: per target the k best training examples and the score moments.
 
         Chunk ci of every checkpoint is scored and summed before the top-k reduction, so the
         ensemble mean is exact; memory is one chunk per checkpoint plus (query_block x chunk).
         """
-        qs = self._queries(target_tokens)
+        qs = self._queries(targets)
         n_chunks = len(self._ckpts[0].chunks)
 
         def side_by_side(ci: int) -> torch.Tensor:

@@ -30,7 +30,6 @@ non-linear model matters more than cost, and the first-order TRAK features when 
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
@@ -39,7 +38,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from attribution.adapter import ModelAdapter
+from attribution.hashing import adapter_identity, examples_digest
+from attribution.protocol import ModelAdapter
 from attribution.scoring import StreamingTopK
 from attribution.shares import ScoreSummary
 
@@ -76,7 +76,7 @@ class UnlearningAttributor:
         self.cache_dir = Path(cache_dir) if cache_dir is not None else None
         # The served model (last checkpoint) is what generated the output; unlearn that one.
         self.checkpoint = checkpoint or task.checkpoints()[-1]
-        self.train_tokens: list[list[int]] = []
+        self.train: list = []
         self.base_loss: torch.Tensor | None = None
         self.fisher: list[torch.Tensor] = []
         self.cache_hits = 0
@@ -91,47 +91,40 @@ class UnlearningAttributor:
                 out.append(self.task.per_example_loss(tokens[i : i + self.batch_size]).double())
         return torch.cat(out)
 
-    def _key(self, train_tokens: list[list[int]]) -> str:
-        h = hashlib.sha256()
-        for t in train_tokens:
-            h.update(np.asarray(t, dtype="<i4").tobytes())
-            h.update(b"|")
+    def _key(self, train: list) -> str:
         spec = [
             self.fisher_samples,
             self.seed,
             self.checkpoint,
-            type(self.task).__name__,
-            getattr(self.task, "reduction", None),
-            getattr(self.task, "model_version", None),
+            adapter_identity(self.task),
             [tuple(p.shape) for p in self._params()],
         ]
-        h.update(json.dumps(spec).encode())
-        return f"unlearn-f{self.fisher_samples}-s{self.seed}-{h.hexdigest()[:16]}"
+        return f"unlearn-f{self.fisher_samples}-s{self.seed}-{examples_digest(train, spec)[:16]}"
 
-    def cache(self, train_tokens: list[list[int]]) -> None:
+    def cache(self, train: list) -> None:
         """Baseline training losses and the diagonal Fisher at the served checkpoint."""
-        if not train_tokens:
+        if not train:
             raise ValueError("no training sequences to cache")
         self.task.load_checkpoint(self.checkpoint)
-        self.train_tokens = list(train_tokens)
+        self.train = list(train)
         params = self._params()
-        cdir = self.cache_dir / self._key(train_tokens) if self.cache_dir else None
+        cdir = self.cache_dir / self._key(train) if self.cache_dir else None
         if cdir is not None and (cdir / "done.json").exists():
             z = np.load(cdir / "state.npz")
             self.base_loss = torch.from_numpy(z["base_loss"])
             self.fisher = [torch.from_numpy(z[f"f{j}"]) for j in range(len(params))]
             self.cache_hits = 1
             return
-        self.base_loss = self._losses(self.train_tokens)
+        self.base_loss = self._losses(self.train)
         # Empirical diagonal Fisher: mean squared per-example gradient over a seeded sample
         # of training examples (one backward each; the sample bounds the cost at scale).
         rng = np.random.default_rng(self.seed)
-        n = len(train_tokens)
+        n = len(train)
         sample = rng.choice(n, size=min(self.fisher_samples, n), replace=False)
         fisher = [torch.zeros_like(p) for p in params]
         for i in sorted(sample.tolist()):
             grads = torch.autograd.grad(
-                self.task.per_example_loss([train_tokens[i]]).sum(), params, allow_unused=True
+                self.task.per_example_loss([train[i]]).sum(), params, allow_unused=True
             )
             for f, g in zip(fisher, grads, strict=True):
                 if g is not None:
@@ -185,10 +178,10 @@ class UnlearningAttributor:
             for p, t in zip(self._params(), theta0, strict=True):
                 p.copy_(t)
 
-    def _check(self, target_tokens: list[list[int]]) -> None:
+    def _check(self, targets: list) -> None:
         if self.base_loss is None:
-            raise RuntimeError("call cache(train_tokens) before attribute()")
-        if not target_tokens:
+            raise RuntimeError("call cache(train) before attribute()")
+        if not targets:
             raise ValueError("no target sequences to attribute")
         self.task.load_checkpoint(self.checkpoint)
 
@@ -200,33 +193,33 @@ class UnlearningAttributor:
         # (recall@1 on 200 works, 20 near copies: 1.0 relative vs 0.9 absolute).
         return d / base.clamp_min(1e-6) if self.relative else d
 
-    def attribute(self, target_tokens: list[list[int]]) -> np.ndarray:
+    def attribute(self, targets: list) -> np.ndarray:
         """Scores (n_targets, n_train): (relative) rise of each training loss after unlearning."""
-        self._check(target_tokens)
-        out = np.zeros((len(target_tokens), len(self.train_tokens)), dtype=np.float32)
-        for r, t in enumerate(target_tokens):
+        self._check(targets)
+        out = np.zeros((len(targets), len(self.train)), dtype=np.float32)
+        for r, t in enumerate(targets):
             theta0 = self._unlearn(t)
             try:
-                out[r] = self._rise(self._losses(self.train_tokens), 0).numpy()
+                out[r] = self._rise(self._losses(self.train), 0).numpy()
             finally:
                 self._restore(theta0)
         return out
 
-    def attribute_topk(self, target_tokens: list[list[int]], k: int = 64) -> list[ScoreSummary]:
+    def attribute_topk(self, targets: list, k: int = 64) -> list[ScoreSummary]:
         """Streaming top-k: training losses are reduced batch by batch, never held whole."""
-        self._check(target_tokens)
-        state = StreamingTopK(len(target_tokens), k)
-        for r, t in enumerate(target_tokens):
+        self._check(targets)
+        state = StreamingTopK(len(targets), k)
+        for r, t in enumerate(targets):
             theta0 = self._unlearn(t)
             try:
                 with torch.no_grad():
-                    for s in range(0, len(self.train_tokens), self.batch_size):
-                        part = self.train_tokens[s : s + self.batch_size]
+                    for s in range(0, len(self.train), self.batch_size):
+                        part = self.train[s : s + self.batch_size]
                         d = self._rise(self.task.per_example_loss(part), s)
                         state.update(d[None, :].float(), s, slice(r, r + 1))
             finally:
                 self._restore(theta0)
-        return state.summaries(len(self.train_tokens))
+        return state.summaries(len(self.train))
 
     def params(self) -> dict:
         return {

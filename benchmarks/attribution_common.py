@@ -19,13 +19,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from attribution.evaluate import (
-    RetrainSpec,
-    near_copy,
-    retrain_on_subsets,
-    sample_generations,
-    spearman,
-)
+from attribution.evaluate import retrain_on_subsets, spearman
+from sandbox.gpt_eval import RetrainSpec, near_copy, sample_generations
 from sandbox.model import GPTConfig
 from sandbox.tokenizer import Tokenizer
 from sandbox.train import TINY_CONFIG, load_model_version, synthetic_pieces, train_model_version

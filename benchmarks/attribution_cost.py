@@ -33,9 +33,9 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from attribution.adapter import SandboxGPTAdapter
-from attribution.evaluate import sample_generations
 from attribution.trak import TRAKAttributor
+from sandbox.gpt_adapter import SandboxGPTAdapter
+from sandbox.gpt_eval import sample_generations
 from sandbox.model import GPTConfig
 from sandbox.tokenizer import Tokenizer
 from sandbox.train import (

@@ -47,11 +47,12 @@ from attribution_common import (
     summarise,
 )
 
-from attribution.adapter import SandboxGPTAdapter
-from attribution.evaluate import generation_losses, recall_at_1, topk_removal
+from attribution.evaluate import recall_at_1, topk_removal
 from attribution.similarity import HiddenStateEmbedder, SimilarityAttributor, SymbolicEmbedder
 from attribution.trak import TRAKAttributor
 from attribution.unlearning import UnlearningAttributor
+from sandbox.gpt_adapter import SandboxGPTAdapter
+from sandbox.gpt_eval import generation_losses
 from sandbox.train import load_model_version
 
 
@@ -59,7 +60,7 @@ def methods(mv, seed: int) -> dict:
     return {
         "trak": TRAKAttributor(SandboxGPTAdapter(mv), seed=seed),
         "unlearning": UnlearningAttributor(SandboxGPTAdapter(mv), seed=seed),
-        "similarity-symbolic": SimilarityAttributor(SymbolicEmbedder()),
+        "similarity-symbolic": SimilarityAttributor(SymbolicEmbedder(SandboxGPTAdapter(mv).vocabulary())),
         "similarity-hidden": SimilarityAttributor(HiddenStateEmbedder(SandboxGPTAdapter(mv))),
     }
 

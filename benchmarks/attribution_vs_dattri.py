@@ -76,8 +76,8 @@ from attribution_common import (
     summarise,
 )
 
-from attribution.adapter import SandboxGPTAdapter
 from attribution.trak import TRAKAttributor
+from sandbox.gpt_adapter import SandboxGPTAdapter
 from sandbox.model import PAD_ID
 from sandbox.train import load_model_version, pad_batch
 

@@ -24,8 +24,6 @@ import math
 import shutil
 import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -36,6 +34,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import torch
 
+# Float reductions split differently over threads, so the same seed and data give other
+# weights (and another model_version) with 1 than with 2 threads: training pins the count.
+from attribution.threads import torch_threads
 from sandbox.model import GPT, PAD_ID, GPTConfig
 from sandbox.tokenizer import Tokenizer
 
@@ -47,6 +48,7 @@ log = logging.getLogger("sandbox.train")  # same name when run with -m
 TRAIN_TOKENS_FILE = "train_tokens.parquet"
 
 TRAIN_THREADS = 1  # part of what makes a model version reproducible: see torch_threads
+ADAPTER_NAME = "sandbox-gpt"  # sandbox/gpt_adapter.py, registered in pyproject.toml
 
 MANIFEST_SCHEMA = pa.schema(
     [
@@ -171,22 +173,6 @@ def fit_gpt(
     return model.eval(), losses
 
 
-@contextmanager
-def torch_threads(n: int) -> Iterator[None]:
-    """Run with n intra-op threads, then restore.
-
-    Float reductions split differently over threads, so the same seed and data give other
-    weights (and another model_version) with 1 than with 2 threads (measured). Training and
-    attribution therefore pin the count; one thread was also the fastest for these sizes.
-    """
-    before = torch.get_num_threads()
-    torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
-
-
 def _train_model_version(
     tokens: list[list[int]],
     work_ids: list[str],
@@ -265,6 +251,8 @@ def _train_model_version(
         model_version = "sbx-gpt-" + model_sha[:12]
         info = {
             "model_version": model_version,
+            # The entry point (group tributary.model_adapters) that attributes this model.
+            "adapter": ADAPTER_NAME,
             "model_sha256": model_sha,
             "manifest_sha256": file_sha256(tmp / "manifest.parquet"),
             "checkpoints": ckpt_names,

@@ -16,20 +16,32 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from attribution.pipeline import attribute_generations
+from attribution.pipeline import attribute_generations, read_manifest
+from attribution.registry import load_adapter
 from settlement.config import Settings
 from settlement.ingest import GenerationLogClient, PlatformEndpoint
 from settlement.reference import register_model_version
 from settlement.warehouse import query, run_sql, transaction, warehouse
 
 
-def training_tokens(manifest: pd.DataFrame, catalog_tokens: Path) -> list[list[int]]:
-    """A model's training sequences in manifest order, taken from our own copy of the catalog."""
-    tokens = pd.read_parquet(catalog_tokens, columns=["work_id", "tokens"]).set_index("work_id")
-    missing = sorted(set(manifest["work_id"]) - set(tokens.index))
+def training_items(manifest: pd.DataFrame, catalog: Path, kind: str = "tokens") -> list:
+    """A model's training items in manifest order, taken from our own copy of the catalog:
+    token lists (kind "tokens") or audio file paths (kind "audio"), as the adapter says."""
+    if kind == "tokens":
+        table = pd.read_parquet(catalog / "tokens.parquet", columns=["work_id", "tokens"])
+        column = "tokens"
+    elif kind == "audio":
+        table = pd.read_parquet(catalog / "audio.parquet")
+        column = "file"
+    else:
+        raise ValueError(f"unknown catalog kind {kind!r}; expected 'tokens' or 'audio'")
+    table = table.set_index("work_id")
+    missing = sorted(set(manifest["work_id"]) - set(table.index))
     if missing:
         raise ValueError(f"manifest names works missing from the catalog: {', '.join(missing[:10])}")
-    return [list(map(int, tokens.at[w, "tokens"])) for w in manifest["work_id"]]
+    if kind == "tokens":
+        return [list(map(int, table.at[w, column])) for w in manifest["work_id"]]
+    return [catalog / "audio" / str(table.at[w, column]) for w in manifest["work_id"]]
 
 
 def sync_model_versions(settings: Settings, endpoint: PlatformEndpoint) -> list[str]:
@@ -73,7 +85,7 @@ def plan_shards(settings: Settings, shard_size: int | None = None) -> list[dict]
 def attribute_shard(settings: Settings, shard: dict, run_id: str) -> dict:
     """Score one shard against the model's training set; writes Parquet, returns its paths."""
     with warehouse(settings.warehouse) as con:
-        gens = [(r["generation_id"], r["output_tokens"]) for r in query(con, "marts/pending_attribution_shard", shard)]
+        gens = [(r["generation_id"], _raw_output(r)) for r in query(con, "marts/pending_attribution_shard", shard)]
         model = query(con, "marts/model_version_for_attribution", shard)
     if not model:
         raise RuntimeError(f"model version {shard['model_version']} of {shard['platform_id']} is not registered")
@@ -82,16 +94,18 @@ def attribute_shard(settings: Settings, shard: dict, run_id: str) -> dict:
     policy = {"top_k": int(top_k), **json.loads(model[0]["shares_policy_json"] or "{}")}
     method_params = json.loads(model[0]["method_params_json"] or "{}")
     mv_dir = Path(local_path)
-    manifest = pd.read_parquet(mv_dir / "manifest.parquet")
+    adapter = load_adapter(mv_dir)
+    manifest = read_manifest(mv_dir)
     shares, rejected = attribute_generations(
         mv_dir,
-        [(gid, list(tokens)) for gid, tokens in gens],
+        gens,
         cache_dir=settings.features,
         policy=policy,
         method=method,  # the platform contract names the method: trak | unlearning | similarity
         method_params=method_params,
         run_id=run_id,
-        train_tokens=training_tokens(manifest, settings.catalog / "tokens.parquet"),
+        train_items=training_items(manifest, settings.catalog, getattr(adapter, "catalog_kind", "tokens")),
+        adapter=adapter,
     )
     folder = settings.lake / "attribution" / f"platform={shard['platform_id']}" / f"run={_safe(run_id)}"
     folder.mkdir(parents=True, exist_ok=True)
@@ -130,6 +144,16 @@ def load_attribution(settings: Settings, results: list[dict]) -> dict:
             loaded["runs"] += 1
             loaded["rejections"] += r["n_rejected"]
     return loaded
+
+
+def _raw_output(row: dict):
+    """What the platform delivered for a generation, as the adapter's prepare() takes it: the
+    token list, or the path of the audio file the ingest stored and checked by sha256."""
+    if row.get("output_tokens") is not None:
+        return list(row["output_tokens"])
+    if row.get("output_audio_path"):
+        return Path(row["output_audio_path"])
+    return None  # the adapter rejects it with its rule
 
 
 def _safe(text: str) -> str:

@@ -18,10 +18,11 @@ import numpy as np
 import pytest
 import torch
 
-from attribution.adapter import ModelAdapter, SandboxGPTAdapter
 from attribution.pipeline import SHARE_COLUMNS, attribute_generations
+from attribution.protocol import ModelAdapter
 from attribution.shares import scores_to_shares
 from attribution.trak import KFAC_WHITENING_DAMPING, TRAKAttributor
+from sandbox.gpt_adapter import SandboxGPTAdapter
 from sandbox.model import GPTConfig
 from sandbox.tokenizer import Tokenizer
 from sandbox.train import TINY_CONFIG, load_model_version, synthetic_pieces, train_model_version
@@ -160,7 +161,8 @@ def test_features_equal_projected_full_gradient(layers, model_dir, corpus):
     assert isinstance(adapter, ModelAdapter)
     attributor = TRAKAttributor(adapter, k_in=4, k_out=3, seed=5, layers=layers, exact_up_to=0)
     modules = attributor.modules()
-    assert modules[-1] is adapter.model.lm_head and len(modules) == (5 if layers == "all" else 1)
+    assert modules[-1].module is adapter.model.lm_head
+    assert len(modules) == (5 if layers == "all" else 1)
     batch = [pieces[0], pieces[1]]
     for name in mv.checkpoints[::2]:
         adapter.load_checkpoint(name)
@@ -169,7 +171,8 @@ def test_features_equal_projected_full_gradient(layers, model_dir, corpus):
         for one in batch:
             adapter.model.zero_grad()
             adapter.per_example_loss([one]).sum().backward()
-            for m, (p_in, p_out) in zip(modules, attributor.projections(name), strict=True):
+            for layer, (p_in, p_out) in zip(modules, attributor.projections(name), strict=True):
+                m = layer.module
                 g = m.weight.grad
                 if m.bias is not None:
                     g = torch.cat([g, m.bias.grad[:, None]], dim=1)
@@ -233,7 +236,7 @@ def test_kfac_curvature_equals_the_explicit_kronecker_inverse(model_dir, corpus)
     attributor.cache(train)
     ck = attributor._ckpts[-1]
     adapter.load_checkpoint(ck.name)
-    modules = attributor.modules()
+    modules = [layer.module for layer in attributor.modules()]
     s_sum = [0] * len(modules)
     a_sum = [0] * len(modules)
     n_tok = [0] * len(modules)
@@ -429,7 +432,7 @@ def test_manifest_naming_an_unknown_work_or_no_manifest_is_refused_and_nothing_r
     import pandas as pd
 
     from sandbox.train import token_sha256
-    from settlement.attribution_runs import training_tokens
+    from settlement.attribution_runs import training_items
     from settlement.reference import register_model_version
     from settlement.warehouse import WarehouseError, warehouse
 
@@ -457,4 +460,4 @@ def test_manifest_naming_an_unknown_work_or_no_manifest_is_refused_and_nothing_r
             assert con.execute(f"SELECT count(*) FROM {table}").fetchone() == (0,)
     manifest = pd.read_parquet(model_dir / "manifest.parquet")
     with pytest.raises(ValueError, match=f"missing from the catalog: {ids[-1]}"):
-        training_tokens(manifest, catalog)
+        training_items(manifest, tmp_path, "tokens")

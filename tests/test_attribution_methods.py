@@ -9,14 +9,15 @@ import numpy as np
 import pytest
 import torch
 
-from attribution.adapter import SandboxGPTAdapter
-from attribution.evaluate import near_copy, recall_at_1
+from attribution.evaluate import recall_at_1
 from attribution.pipeline import attribute_generations
 from attribution.scoring import StreamingTopK, blockwise_topk
 from attribution.shares import ScoreSummary, SharesPolicy, policy_shares
 from attribution.similarity import HiddenStateEmbedder, SimilarityAttributor, SymbolicEmbedder
 from attribution.trak import TRAKAttributor
 from attribution.unlearning import UnlearningAttributor
+from sandbox.gpt_adapter import SandboxGPTAdapter
+from sandbox.gpt_eval import near_copy
 from sandbox.model import GPTConfig
 from sandbox.tokenizer import Tokenizer
 from sandbox.train import TINY_CONFIG, load_model_version, synthetic_pieces, train_model_version
@@ -241,7 +242,7 @@ def test_unlearning_finds_planted_copies(mv, corpus, copies, tmp_path):
 @pytest.mark.parametrize("kind", ["symbolic", "hidden"])
 def test_similarity_finds_planted_copies_and_transpositions(kind, mv, corpus, copies, tmp_path):
     pieces, _ = corpus
-    emb = SymbolicEmbedder() if kind == "symbolic" else HiddenStateEmbedder(SandboxGPTAdapter(mv))
+    emb = SymbolicEmbedder(TOK.vocab) if kind == "symbolic" else HiddenStateEmbedder(SandboxGPTAdapter(mv))
     att = SimilarityAttributor(emb, chunk_size=16, cache_dir=tmp_path)
     att.cache(pieces)
     scores = att.attribute(copies)
@@ -268,7 +269,7 @@ def test_attribute_before_cache_and_empty_targets_are_clear_errors(mv):
     for att in (
         TRAKAttributor(SandboxGPTAdapter(mv)),
         UnlearningAttributor(SandboxGPTAdapter(mv)),
-        SimilarityAttributor(SymbolicEmbedder()),
+        SimilarityAttributor(SymbolicEmbedder(TOK.vocab)),
     ):
         with pytest.raises(RuntimeError, match="cache"):
             att.attribute([[TOK.bos, TOK.eos]])

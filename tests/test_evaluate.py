@@ -8,16 +8,14 @@ import torch
 
 from attribution.evaluate import (
     RemovalResult,
-    RetrainSpec,
     SubsetLosses,
     cost_multiple,
-    generation_losses,
     lds,
-    near_copy,
     recall_at_1,
     spearman,
     topk_removal,
 )
+from sandbox.gpt_eval import RetrainSpec, generation_losses, near_copy
 from sandbox.model import GPTConfig
 from sandbox.tokenizer import Tokenizer
 from sandbox.train import TINY_CONFIG, fit_gpt, synthetic_pieces

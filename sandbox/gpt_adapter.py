@@ -1,69 +1,38 @@
-"""What the attribution engine needs to know about a platform's model, and the sandbox's answer.
+"""The sandbox symbolic platform's model adapter: how Tributary attributes its nanoGPT.
 
-The engine never looks inside a model: it asks an adapter for per-example losses, for the
-linear layers whose gradients it should attribute, and for the checkpoints of the model
-version. Anything that can answer these four questions can be attributed.
-
-How other model families implement the protocol:
-
-* Audio diffusion model: ``per_example_loss`` is the denoising loss of each example at a
-  fixed, seeded set of timesteps and noise draws (the same seeds for training examples and
-  generations, otherwise the gradients compare noise, not music), averaged over those draws;
-  conditioning (text prompt, style) is part of the example. ``attributed_modules`` are the
-  attention and MLP projections of the denoiser (U-Net or DiT), typically a subset of blocks.
-  A batch of latents rather than token lists is what ``batch_tokens`` then carries; the
-  adapter owns the decoding from stored catalog items to model inputs.
-* Audio-token LM (codec tokens, e.g. EnCodec/DAC streams): exactly like the sandbox GPT,
-  with the codebook interleaving pattern applied inside ``per_example_loss`` and the loss
-  summed over codebooks.
-
-TRAK's default attributes only the last of ``attributed_modules``, the output layer: the
-loss's gradient w.r.t. its output needs no backward pass through the network (for the
-diffusion model above, the final projection of the denoiser). List it last.
-
-Optional: ``output_gradient(batch_tokens, outputs)``, the gradient of ``per_example_loss``
-w.r.t. the output layer's output in closed form (for a next-token NLL, softmax minus the
-one-hot of the next token). With it, TRAK's default runs the whole forward without autograd;
-without it, autograd differentiates the loss w.r.t. that output (same features, tested).
-
-Every module returned by ``attributed_modules`` must be called once per forward with input
-shaped (B, ..., in_features), which nn.Linear guarantees, and examples in a batch must not
-interact (no batch norm in train mode), so that the gradient of the summed loss splits
-into per-example gradients.
+A worked example of attribution/protocol.py for a next-token model (docs/integrating-a-model.md).
+It is found through the entry point ``sandbox-gpt`` of the group ``tributary.model_adapters``
+(pyproject.toml), which model_version.json names in its ``"adapter"`` field (sandbox/train.py
+writes it). Raw items are token lists: a catalog work's tokens or a generation's output.
 """
 
 from __future__ import annotations
 
-from typing import Literal, Protocol, runtime_checkable
+from pathlib import Path
+from typing import Literal
 
+import numpy as np
 import torch
 from torch import nn
 
+from attribution.protocol import InvalidExample
 from sandbox.model import GPT, PAD_ID
-from sandbox.train import ModelVersion, pad_batch
+from sandbox.tokenizer import TokenizerError
+from sandbox.train import (
+    ADAPTER_NAME,
+    TRAIN_TOKENS_FILE,
+    ModelVersion,
+    load_model_version,
+    pad_batch,
+    token_sha256,
+)
+
+ADAPTER_VERSION = "2"
 
 
-@runtime_checkable
-class ModelAdapter(Protocol):
-    def per_example_loss(self, batch_tokens: list[list[int]]) -> torch.Tensor:
-        """Loss of each example, shape (B,), differentiable w.r.t. the attributed modules."""
-        ...
-
-    def attributed_modules(self) -> list[nn.Linear]:
-        """The layers whose weight gradients become attribution features, in forward order,
-        the output layer (whose outputs the loss is computed from) last."""
-        ...
-
-    def checkpoints(self) -> list[str]:
-        """Names of the checkpoints of this model version that form the ensemble."""
-        ...
-
-    def load_checkpoint(self, name: str) -> None:
-        """Make ``name`` the checkpoint that per_example_loss and attributed_modules use."""
-        ...
-
-    @property
-    def model_version(self) -> str: ...
+def load(model_version_dir: Path, reduction: Literal["sum", "mean"] = "sum") -> SandboxGPTAdapter:
+    """The entry point's factory: the adapter of the model version stored in the folder."""
+    return SandboxGPTAdapter(load_model_version(Path(model_version_dir)), reduction=reduction)
 
 
 class SandboxGPTAdapter:
@@ -76,11 +45,16 @@ class SandboxGPTAdapter:
     copy the larger margin over the runner-up (see the test module's notes).
     """
 
+    name = ADAPTER_NAME
+    version = ADAPTER_VERSION
+    catalog_kind = "tokens"  # raw items are token lists (the catalog's tokens.parquet)
+
     def __init__(
         self, model_version: ModelVersion, reduction: Literal["sum", "mean"] = "sum"
     ) -> None:
         self.mv = model_version
         self.reduction = reduction
+        self.options = {"reduction": reduction}
         self.model: GPT = model_version.load_model()
         self._current = model_version.checkpoints[-1]
         # The live parameters and buffers, in state_dict order; a checkpoint switch copies
@@ -94,19 +68,50 @@ class SandboxGPTAdapter:
     def model_version(self) -> str:
         return self.mv.model_version
 
-    def per_example_loss(self, batch_tokens: list[list[int]]) -> torch.Tensor:
-        idx = pad_batch(batch_tokens, pad=PAD_ID)
+    def prepare(self, raw) -> list[int]:
+        """A token list checked against the model's vocabulary and context length."""
+        try:
+            ids = [x.item() if isinstance(x, np.integer) else x for x in raw]
+        except TypeError as e:
+            raise InvalidExample(f"output is not a token list: {e}") from e
+        try:
+            self.mv.tokenizer.validate(ids)
+        except (TokenizerError, TypeError) as e:
+            raise InvalidExample(str(e)) from e
+        if len(ids) > self.mv.config.block_size:
+            raise InvalidExample(f"{len(ids)} tokens exceed block_size {self.mv.config.block_size}")
+        return ids
+
+    def content_sha256(self, raw) -> str:
+        return token_sha256([int(x) for x in raw])
+
+    def training_items(self) -> list[list[int]]:
+        """The training sequences the platform stored with the model version (its private
+        copy; the settlement pipeline passes the licensor's catalog copy instead)."""
+        import pandas as pd
+
+        f = self.mv.path / TRAIN_TOKENS_FILE
+        if not f.exists():
+            raise FileNotFoundError(f"{f} not found: pass the training items explicitly")
+        return [[int(x) for x in t] for t in pd.read_parquet(f)["tokens"]]
+
+    def vocabulary(self) -> list[str]:
+        """Token strings, for the black-box symbolic embedder."""
+        return list(self.mv.tokenizer.vocab)
+
+    def per_example_loss(self, batch: list[list[int]]) -> torch.Tensor:
+        idx = pad_batch(batch, pad=PAD_ID)
         nll, mask = self.model.token_nll(idx)
         total = nll.sum(1)
         if self.reduction == "sum":
             return total
         return total / mask.sum(1).clamp_min(1.0)
 
-    def output_gradient(self, batch_tokens: list[list[int]], logits: torch.Tensor) -> torch.Tensor:
+    def output_gradient(self, batch: list[list[int]], logits: torch.Tensor) -> torch.Tensor:
         """d per_example_loss / d logits, (B, T-1, vocab), in closed form: softmax minus the
         one-hot of the next token on real targets, zero on padding (divided by the number of
         real targets for reduction "mean"). logits: lm_head's output in per_example_loss."""
-        targets = pad_batch(batch_tokens, pad=PAD_ID)[:, 1:]
+        targets = pad_batch(batch, pad=PAD_ID)[:, 1:]
         grad = torch.softmax(logits.float(), dim=-1)
         minus_one = torch.full((*targets.shape, 1), -1.0, dtype=grad.dtype)
         grad.scatter_add_(-1, targets.unsqueeze(-1), minus_one)
@@ -115,12 +120,12 @@ class SandboxGPTAdapter:
             real = real / real.sum(1, keepdim=True).clamp_min(1.0)
         return grad * real.unsqueeze(-1)
 
-    def embed(self, batch_tokens: list[list[int]]) -> torch.Tensor:
+    def embed(self, batch: list[list[int]]) -> torch.Tensor:
         """Mean-pooled final hidden states over real (non-pad) tokens, (B, n_embd).
 
         Optional in the protocol: only SimilarityAttributor(HiddenStateEmbedder) uses it.
         """
-        idx = pad_batch(batch_tokens, pad=PAD_ID)
+        idx = pad_batch(batch, pad=PAD_ID)
         with torch.no_grad():
             h = self.model.hidden_states(idx)
         mask = (idx != PAD_ID).to(h.dtype)[..., None]

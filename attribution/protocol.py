@@ -1,0 +1,109 @@
+"""What a platform's model must provide to be attributed: the model adapter protocol.
+
+The engine never imports a model's code. A platform ships an *adapter*, a small class in its
+own package, registered under the entry-point group ``tributary.model_adapters`` and named by
+the ``"adapter"`` field of its model version's ``model_version.json``
+(attribution/registry.py loads it). The adapter answers these questions:
+
+* ``prepare(raw)``: turn one raw item into a model input ("example"). Raw items are what the
+  licensor holds for a catalog work or receives for a generation: a token list for a symbolic
+  model, the path of an audio file for an audio model. The same function prepares training
+  works and generations, so both are seen the same way. A raw item the model cannot take
+  raises ``InvalidExample`` with the rule it breaks; the generation is then rejected with
+  that reason, never attributed on a guess.
+* ``content_sha256(raw)``: the hash the platform's training manifest lists for the item, so
+  the engine can check that the catalog copy it attributes is exactly what was trained on.
+* ``per_example_loss(batch)``: the loss of each example of a batch, shape (B,),
+  differentiable w.r.t. the attributed modules. For a next-token model the summed NLL; for a
+  diffusion model the denoising loss at a fixed, shared set of timesteps and noise draws (the
+  same draws for every example, otherwise the gradients compare noise, not music). Examples
+  in a batch must not interact (no batch norm in train mode), so the gradient of the summed
+  loss splits into per-example gradients.
+* ``attributed_modules()``: the modules whose parameters become attribution features, in
+  forward order, the output layer last (TRAK's default attributes only that one). Linear,
+  Conv1d, Conv2d and Embedding layers are featurised from their inputs and output gradients
+  without materialising a gradient; any other module (nn.MultiheadAttention, norms, custom
+  blocks) through per-example gradients of its own parameters (attribution/layers.py).
+* ``checkpoints()`` and ``load_checkpoint(name)``: the checkpoints of the model version that
+  form the ensemble, and switching between them (into the same module objects).
+* ``model_version``, ``name`` and ``version``: what the features are of; part of every cache
+  key, with the bytes, dtype and shape of every example (attribution/hashing.py).
+
+Optional:
+
+* ``output_gradient(batch, outputs)``: d per_example_loss / d (output layer's output) in
+  closed form; with it TRAK's default needs no autograd at all.
+* ``embed(batch)``: (B, d) hidden states, for similarity with ``embedder="hidden"``.
+* ``vocabulary()``: token strings in the ``<p:60> <d:0.5> <style:x> <bar>`` convention, for
+  the black-box symbolic embedder.
+* ``spectrogram(example)``: (n_bands, frames) log-magnitude array of an example, for the
+  black-box audio embedder.
+* ``catalog_kind``: which of the licensor's copies of a work ``prepare`` takes: "tokens" (a
+  token list, the default) or "audio" (the path of the catalog's rendered recording).
+* ``training_items()``: the raw training items the platform stored with the model version,
+  for runs without the licensor's catalog (tests, benchmarks).
+
+This module is import-light on purpose (no torch at import time): a platform's package can
+import it to type its adapter without paying for the engine.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+if TYPE_CHECKING:  # only for annotations: importing this module stays cheap
+    import torch
+    from torch import nn
+
+ENTRY_POINT_GROUP = "tributary.model_adapters"
+# The field of model_version.json that names the adapter's entry point.
+ADAPTER_FIELD = "adapter"
+
+Example = Any  # whatever prepare() returns: a token list, an array, a tensor, a dict of them
+
+
+class InvalidExample(ValueError):
+    """A raw item the model cannot take; the message names the rule it breaks."""
+
+
+@runtime_checkable
+class ModelAdapter(Protocol):
+    name: str
+    version: str
+
+    @property
+    def model_version(self) -> str: ...
+
+    def prepare(self, raw: Any) -> Example:
+        """A raw catalog item or generation output as the model's input; InvalidExample if
+        it breaks a rule of the model (wrong vocabulary, too long, unreadable audio...)."""
+        ...
+
+    def content_sha256(self, raw: Any) -> str:
+        """The hash the training manifest lists for this raw item."""
+        ...
+
+    def per_example_loss(self, batch: Sequence[Example]) -> torch.Tensor:
+        """Loss of each example, shape (B,), differentiable w.r.t. the attributed modules."""
+        ...
+
+    def attributed_modules(self) -> list[nn.Module]:
+        """The modules to attribute, in forward order, the output layer last."""
+        ...
+
+    def checkpoints(self) -> list[str]:
+        """Names of the checkpoints of this model version that form the ensemble."""
+        ...
+
+    def load_checkpoint(self, name: str) -> None:
+        """Make ``name`` the checkpoint that per_example_loss and attributed_modules use."""
+        ...
+
+
+class AdapterFactory(Protocol):
+    """What an entry point of ``tributary.model_adapters`` loads: called with the model
+    version's folder (and keyword options such as a loss reduction) it returns the adapter."""
+
+    def __call__(self, model_version_dir: Path, **options: Any) -> ModelAdapter: ...
