@@ -27,8 +27,11 @@ demo: install
 	$(PY) -m sandbox.demo
 
 # pytest exits 5 when it collected no test; that is a broken suite, never a pass.
+# One pytest-xdist worker per core, each test file on one worker (its module fixtures, such
+# as a trained model or a settled month, are built once); PYTEST_WORKERS=0 runs in-process.
+PYTEST_WORKERS ?= auto
 test: install
-	@set +e; $(PY) -m pytest $(PYTEST_ARGS); rc=$$?; \
+	@set +e; $(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadfile $(PYTEST_ARGS); rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing on purpose"; exit 1; fi; exit $$rc
 
 test-fast: install

@@ -17,9 +17,9 @@ examples where ``keep`` is true (None: all) and returns each target's loss under
 should keep the seed, step count and batch draws of the reference run and only drop the
 excluded examples from the batches they are drawn into, so that the only thing that differs
 between retrained models is the data. (Re-drawing the batches over the smaller set instead
-moved a sampled generation's summed loss by ~70 nats on the symbolic sandbox, far more than
-any work's own effect: removal comparisons were then noise.) The sandbox's retrainers are
-sandbox/gpt_eval.py and sandbox/audio_eval.py.
+moved a sampled generation's summed loss by ~70 nats on the symbolic reference model, far more than
+any work's own effect: removal comparisons were then noise.) The reference platforms' retrainers are
+gpt_eval.py and audio_eval.py, next to their models.
 """
 
 from __future__ import annotations

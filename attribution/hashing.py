@@ -52,7 +52,9 @@ def update(h, x: Any) -> None:
         for k in sorted(x, key=str):
             update(h, str(k))
             update(h, x[k])
-    elif isinstance(x, list | tuple) and x and all(isinstance(v, int | float | np.number) for v in x):
+    elif (
+        isinstance(x, list | tuple) and x and all(isinstance(v, int | float | np.number) for v in x)
+    ):
         _array_bytes(h, np.asarray(x))
     elif isinstance(x, list | tuple):
         h.update(f"l:{len(x)}:".encode())

@@ -72,24 +72,24 @@ SHARE_COLUMNS = [
 REJECT_COLUMNS = ["generation_id", "reason"]
 
 
-# Manifest columns that hold an example's content hash: the generic name first, then the
-# symbolic sandbox's original one.
-MANIFEST_HASH_COLUMNS = ("content_sha256", "token_sha256")
-
-
-def read_manifest(model_version_dir: Path) -> pd.DataFrame:
-    """The training manifest (example -> work_id, content hash) of a model version."""
+def read_manifest(model_version_dir: Path, hash_column: str = "content_sha256") -> pd.DataFrame:
+    """The training manifest of a model version: work_id and, as ``content_sha256``, the
+    column the adapter's content_sha256() must equal (its ``manifest_hash``)."""
     path = Path(model_version_dir) / "manifest.parquet"
     if not path.exists():
         raise FileNotFoundError(f"model version folder {model_version_dir} has no manifest.parquet")
     manifest = pd.read_parquet(path)
-    column = next((c for c in MANIFEST_HASH_COLUMNS if c in manifest.columns), None)
-    if column is None or "work_id" not in manifest.columns:
+    if hash_column not in manifest.columns or "work_id" not in manifest.columns:
         raise ValueError(
-            f"{path}: a manifest needs work_id and one of {MANIFEST_HASH_COLUMNS}; it has "
-            f"{list(manifest.columns)}"
+            f"{path}: the adapter checks training items against column {hash_column!r}; the "
+            f"manifest has {list(manifest.columns)}"
         )
-    return manifest.rename(columns={column: "content_sha256"})
+    return manifest.rename(columns={hash_column: "content_sha256"})
+
+
+def manifest_hash(adapter) -> str:
+    """The manifest column an adapter's content_sha256() is compared with."""
+    return getattr(adapter, "manifest_hash", "content_sha256")
 
 
 def _training_examples(adapter: ModelAdapter, manifest: pd.DataFrame, items: list | None) -> list:
@@ -162,7 +162,7 @@ def attribute_generations(
         policy = SharesPolicy.from_dict(policy)
     run_id = run_id or f"attr-{uuid.uuid4().hex[:12]}"
     adapter = adapter or load_adapter(Path(model_version_dir))
-    manifest = read_manifest(Path(model_version_dir))
+    manifest = read_manifest(Path(model_version_dir), manifest_hash(adapter))
 
     accepted: list[tuple[str, Any]] = []
     rejected: list[dict] = []
@@ -291,7 +291,9 @@ def make_attributor(method: str, adapter, cache_dir: Path | None = None, seed: i
     if method == "unlearning":
         return UnlearningAttributor(adapter, seed=seed, cache_dir=cache_dir, **own)
     if method == "similarity":
-        return SimilarityAttributor(make_embedder(adapter, own.get("embedder")), cache_dir=cache_dir)
+        return SimilarityAttributor(
+            make_embedder(adapter, own.get("embedder")), cache_dir=cache_dir
+        )
     raise ValueError(f"unknown attribution method {method!r}; expected one of {METHODS}")
 
 
@@ -303,7 +305,7 @@ def make_embedder(adapter, kind: str | None = None):
 
     Symbolic (token statistics) for adapters with a vocabulary, audio (spectrogram
     statistics) for adapters with spectrograms: both need nothing of the model, the black-box
-    case. "hidden" uses the model's own hidden states (adapter.embed). On the symbolic sandbox
+    case. "hidden" uses the model's own hidden states (adapter.embed). On the symbolic model
     the token statistics separate copies from ordinary generations better than mean-pooled
     hidden states (z-score of the top match 6-12 vs ~2; docs/attribution.md).
     """

@@ -38,6 +38,8 @@ Optional:
   the black-box symbolic embedder.
 * ``spectrogram(example)``: (n_bands, frames) log-magnitude array of an example, for the
   black-box audio embedder.
+* ``manifest_hash``: the training manifest's column that ``content_sha256`` must equal
+  (default ``"content_sha256"``).
 * ``catalog_kind``: which of the licensor's copies of a work ``prepare`` takes: "tokens" (a
   token list, the default) or "audio" (the path of the catalog's rendered recording).
 * ``training_items()``: the raw training items the platform stored with the model version,

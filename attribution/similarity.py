@@ -3,7 +3,7 @@
 For platforms that give us their outputs but not their model. Two embedders:
 
 * HiddenStateEmbedder: the model's final hidden states, mean-pooled over the piece, where an
-  adapter with ``embed`` is available (the sandbox's is).
+  adapter with ``embed`` is available.
 * SymbolicEmbedder: needs nothing but the tokens. Three L2-normalised parts, concatenated
   with the weights of PART_WEIGHTS:
     - token bigrams (weight 1): counts of consecutive token pairs (pitch -> duration,
@@ -151,9 +151,7 @@ class AudioEmbedder:
             )
         spec = spec - spec.mean()  # overall level (gain) out
         bounds = np.linspace(0, spec.shape[1], self.segments + 1).astype(int)
-        pooled = np.stack(
-            [spec[:, a:b].mean(1) for a, b in itertools.pairwise(bounds)], 1
-        )
+        pooled = np.stack([spec[:, a:b].mean(1) for a, b in itertools.pairwise(bounds)], 1)
         shape = (pooled - pooled.mean(1, keepdims=True)).reshape(-1)
         timbre = np.concatenate([spec.mean(1), spec.std(1)])
         parts = []

@@ -8,7 +8,7 @@ A bias is folded in by appending a constant 1 to x. The features phi of an examp
 these k_out*k_in numbers per attributed layer, concatenated in the adapter's module order.
 A layer whose whole weight gradient has at most ``exact_up_to`` entries is not projected:
 its features are the gradient itself, sum_t delta_t x_t^T, since a projection would lose
-information without saving anything (the sandbox model's output layer, 92 x 32, is such a
+information without saving anything (the symbolic reference model's output layer, 92 x 32, is such a
 layer; a real model's, vocabulary x width, is far larger and is projected).
 
 Scores: score(target, i) = phi_target C^-1 phi_i, averaged over the checkpoints of the model
@@ -47,7 +47,7 @@ backward pass through the network, so a target costs about one forward per check
 three-checkpoint ensemble costs 1.6x a forward+backward of the served demo model for one
 generation and 1.1x per generation in batches (2.2x / 1.8x on the 1-layer test model, where
 fixed per-call overheads weigh most; benchmarks/attribution_cost.py, docs/BENCHMARKS.md).
-Measured on the sandbox (3 model seeds x 64 generations, m = 48 LDS retrains, exact
+Measured on the symbolic reference model (3 model seeds x 64 generations, m = 48 LDS retrains, exact
 per-example gradients, 3 checkpoints): output layer alone LDS 0.27, all linear layers 0.26,
 all parameters 0.26; any single checkpoint 0.15-0.25 whatever the layers. layers="all"
 keeps every attributed layer (a full backward per checkpoint). On the same seeds the output
@@ -295,8 +295,10 @@ class TRAKAttributor:
                         losses[i], block_params, retain_graph=i < B - 1, allow_unused=True
                     )
                     block_grads.append(
-                        [torch.zeros_like(p) if gi is None else gi for p, gi in zip(
-                            block_params, g, strict=True)]
+                        [
+                            torch.zeros_like(p) if gi is None else gi
+                            for p, gi in zip(block_params, g, strict=True)
+                        ]
                     )
         finally:
             for h in handles:

@@ -1,5 +1,5 @@
 """Unlearning attribution (Choi et al. 2025, "Large-Scale Training Data Attribution for
-Music Generative Models via Unlearning"; Sony's method, simplified to the sandbox).
+Music Generative Models via Unlearning"; Sony's method, simplified to our reference models).
 
 For a generation g, take a few gradient-ASCENT steps on g's loss from the served weights
 theta_0, regularised towards theta_0 by the diagonal Fisher information F of the training
@@ -10,7 +10,7 @@ training example i is how much its loss rises, relative to where it was:
 (L_i(theta_unlearned) - L_i(theta_0)) / L_i(theta_0)  (relative=False: the plain difference).
 Works that taught the model g lose most.
 
-Defaults (measured on the sandbox, 100 works, 20 planted near copies; /tmp tuning runs
+Defaults (measured on the symbolic reference model, 100 works, 20 planted near copies; /tmp tuning runs
 summarised in docs/attribution.md): one step, Fisher-preconditioned, step_size 0.02 gave
 recall@1 = 1.0 and a median top/runner-up margin of 3.0; plain (unpreconditioned) ascent
 gave 0.7-0.9, and 2-3 steps 0.95 with smaller margins. The preconditioned step

@@ -66,7 +66,8 @@ def build_sandbox(home: Path, cfg: DemoConfig) -> dict:
     if cfg.train_steps:
         recipe = dict(recipe, steps=cfg.train_steps)
     marker = platform_root / "models" / "LATEST.json"
-    key = {"size": size, "recipe": recipe, "n": len(tokens), "works": tokens["token_sha256"].str[:8].sum()[:64]}
+    # format 2: model_version.json names its adapter's entry point (attribution/registry.py)
+    key = {"size": size, "recipe": recipe, "n": len(tokens), "works": tokens["token_sha256"].str[:8].sum()[:64], "format": 2}
     known = json.loads(marker.read_text()) if marker.exists() else {}
     if known.get("key") == key and (platform_root / "models" / known["model_version"]).exists():
         model_dir = platform_root / "models" / known["model_version"]

@@ -48,6 +48,7 @@ class SandboxGPTAdapter:
     name = ADAPTER_NAME
     version = ADAPTER_VERSION
     catalog_kind = "tokens"  # raw items are token lists (the catalog's tokens.parquet)
+    manifest_hash = "token_sha256"  # what content_sha256() gives, per manifest row
 
     def __init__(
         self, model_version: ModelVersion, reduction: Literal["sum", "mean"] = "sum"

@@ -16,7 +16,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from attribution.pipeline import attribute_generations, read_manifest
+from attribution.pipeline import attribute_generations, manifest_hash, read_manifest
 from attribution.registry import load_adapter
 from settlement.config import Settings
 from settlement.ingest import GenerationLogClient, PlatformEndpoint
@@ -95,7 +95,7 @@ def attribute_shard(settings: Settings, shard: dict, run_id: str) -> dict:
     method_params = json.loads(model[0]["method_params_json"] or "{}")
     mv_dir = Path(local_path)
     adapter = load_adapter(mv_dir)
-    manifest = read_manifest(mv_dir)
+    manifest = read_manifest(mv_dir, manifest_hash(adapter))
     shares, rejected = attribute_generations(
         mv_dir,
         gens,

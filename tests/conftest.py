@@ -1,4 +1,5 @@
 import os
+import shutil
 import sys
 from pathlib import Path
 
@@ -9,4 +10,20 @@ os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
 os.environ.setdefault("AIRFLOW__CORE__DAGS_FOLDER", str(ROOT / "dags"))
 # A failing task in a test should fail the test now, not after a retry delay.
 os.environ.setdefault("TRIBUTARY_TASK_RETRIES", "0")
+
+# Under pytest-xdist (`make test` runs one worker per core) every worker gets its own Airflow
+# home: two dag.test() runs writing one SQLite metadata database at once lock each other out.
+# The home starts as a copy of the migrated one (`make install`), which costs nothing, where
+# `airflow db migrate` costs half a minute. One intra-op thread per worker: the workers
+# already fill the cores, and tests that pin threads for reproducibility pin 1 anyway.
+_worker = os.environ.get("PYTEST_XDIST_WORKER")
+if _worker:
+    shared_home = Path(os.environ["AIRFLOW_HOME"])
+    home = shared_home / "xdist" / _worker
+    home.mkdir(parents=True, exist_ok=True)
+    if (shared_home / "airflow.db").exists() and not (home / "airflow.db").exists():
+        shutil.copyfile(shared_home / "airflow.db", home / "airflow.db")
+    os.environ["AIRFLOW_HOME"] = str(home)
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+
 sys.path.insert(0, str(Path(__file__).resolve().parent))

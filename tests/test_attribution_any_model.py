@@ -196,7 +196,9 @@ def installed_adapters(tmp_path_factory):
     site = tmp_path_factory.mktemp("site")
     dist = site / "test_platform_adapters-1.0.dist-info"
     dist.mkdir()
-    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: test-platform-adapters\nVersion: 1.0\n")
+    (dist / "METADATA").write_text(
+        "Metadata-Version: 2.1\nName: test-platform-adapters\nVersion: 1.0\n"
+    )
     (dist / "entry_points.txt").write_text(
         f"[{ENTRY_POINT_GROUP}]\n"
         "test-encoder = test_attribution_any_model:load_encoder\n"
@@ -250,8 +252,10 @@ def encoder_version(installed_adapters, tmp_path_factory):
     states = train(model, lm_loss, pieces, 240, seed=0)
     a = EncoderAdapter.__new__(EncoderAdapter)
     manifest = pd.DataFrame(
-        {"work_id": [f"w{i:02d}" for i in range(40)], "content_sha256": [
-            EncoderAdapter.content_sha256(a, p) for p in pieces]}
+        {
+            "work_id": [f"w{i:02d}" for i in range(40)],
+            "content_sha256": [EncoderAdapter.content_sha256(a, p) for p in pieces],
+        }
     )
     root = tmp_path_factory.mktemp("encoder")
     return store_version(root, "enc-v1", "test-encoder", states, manifest), pieces
@@ -267,7 +271,6 @@ def conv_version(installed_adapters, tmp_path_factory):
         ph = rng.uniform(0, 2 * math.pi, size=(4, 1))
         signals.append(np.sin(f * x + ph).astype(np.float32))
     model = ConvDenoiser()
-    t, noise = fixed_draws(4, (4, 32), seed=9)
 
     def loss_fn(m, batch):
         # training draws fresh noise, as a real diffusion model does
@@ -278,8 +281,10 @@ def conv_version(installed_adapters, tmp_path_factory):
     states = train(model, loss_fn, signals, 300, seed=0)
     a = ConvAdapter.__new__(ConvAdapter)
     manifest = pd.DataFrame(
-        {"work_id": [f"s{i:02d}" for i in range(30)], "content_sha256": [
-            ConvAdapter.content_sha256(a, s) for s in signals]}
+        {
+            "work_id": [f"s{i:02d}" for i in range(30)],
+            "content_sha256": [ConvAdapter.content_sha256(a, s) for s in signals],
+        }
     )
     root = tmp_path_factory.mktemp("conv")
     return store_version(root, "conv-v1", "test-conv-denoiser", states, manifest), signals
@@ -288,7 +293,9 @@ def conv_version(installed_adapters, tmp_path_factory):
 # -- the engine through entry points ----------------------------------------------------------
 
 
-def test_adapters_are_found_by_entry_point_and_named_by_the_model_version(encoder_version, tmp_path):
+def test_adapters_are_found_by_entry_point_and_named_by_the_model_version(
+    encoder_version, tmp_path
+):
     folder, _ = encoder_version
     assert {"test-encoder", "test-conv-denoiser"} <= set(available_adapters())
     adapter = load_adapter(folder)
@@ -298,7 +305,9 @@ def test_adapters_are_found_by_entry_point_and_named_by_the_model_version(encode
     (unnamed / "model_version.json").write_text(json.dumps({"model_version": "x"}))
     with pytest.raises(AdapterNotFound, match="names no 'adapter'"):
         load_adapter(unnamed)
-    (unnamed / "model_version.json").write_text(json.dumps({"model_version": "x", "adapter": "nope"}))
+    (unnamed / "model_version.json").write_text(
+        json.dumps({"model_version": "x", "adapter": "nope"})
+    )
     with pytest.raises(AdapterNotFound, match="no installed package provides adapter 'nope'"):
         load_adapter(unnamed)
 

@@ -1,0 +1,134 @@
+"""The sandbox audio platform's model adapter: how Tributary attributes its diffusion model.
+
+A worked example of attribution/protocol.py for a diffusion model over log-mel spectrograms
+(docs/integrating-a-model.md). Found through the entry point ``sandbox-audio-diffusion`` of
+the group ``tributary.model_adapters``, which model_version.json names (sandbox/audio_train.py
+writes it). Raw items are audio files (a catalog work's rendered excerpt, or a generation the
+ingest downloaded and checked by sha256); an already computed model input (n_mels, frames)
+is accepted too, for runs on the platform's stored training inputs.
+
+The loss is the D-TRAK construction (Zheng et al. 2024): the denoising loss of an example
+averaged over K fixed (timestep, noise) draws that every example shares, so two examples'
+gradients differ only through their content. Its gradient w.r.t. the denoiser's output is
+known in closed form (output_gradient), so TRAK's default needs no backward pass.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from attribution.protocol import InvalidExample
+from sandbox.audio_features import input_sha256, load_audio, log_mel
+from sandbox.audio_model import denoising_loss, fixed_draws, hidden_states
+from sandbox.audio_train import ADAPTER, AudioModelVersion, load_audio_model_version
+
+ADAPTER_VERSION = "1"
+MAX_AUDIO_BYTES = 64 << 20  # a 4 s excerpt is ~100 kB; anything near this is not one
+DRAWS, DRAW_SEED = 8, 0
+
+
+def load(model_version_dir: Path, draws: int = DRAWS, draw_seed: int = DRAW_SEED):
+    """The entry point's factory: the adapter of the model version stored in the folder."""
+    return AudioDiffusionAdapter(load_audio_model_version(Path(model_version_dir)), draws, draw_seed)
+
+
+class AudioDiffusionAdapter:
+    name = ADAPTER
+    version = ADAPTER_VERSION
+    catalog_kind = "audio"  # raw training items: the catalog's rendered excerpts
+    manifest_hash = "input_sha256"  # content_sha256() hashes the model input it prepares
+
+    def __init__(self, mv: AudioModelVersion, draws: int = DRAWS, draw_seed: int = DRAW_SEED):
+        self.mv = mv
+        self.options = {"draws": draws, "draw_seed": draw_seed}
+        self.model = mv.load_model()
+        self.timesteps, self.noise = fixed_draws(mv.config, draws, draw_seed)
+        self._current = mv.checkpoints[-1]
+        self._live = list(self.model.state_dict(keep_vars=True).values())
+        self._states = {self._current: [t.detach().clone() for t in self._live]}
+
+    @property
+    def model_version(self) -> str:
+        return self.mv.model_version
+
+    # -- raw items -----------------------------------------------------------------------
+
+    def _input(self, raw) -> np.ndarray:
+        shape = self.mv.features.shape
+        if isinstance(raw, np.ndarray | torch.Tensor):
+            x = np.asarray(raw, dtype=np.float32)
+            if x.shape != shape:
+                raise InvalidExample(f"model input of shape {x.shape}, the model takes {shape}")
+        elif isinstance(raw, str | Path):
+            path = Path(raw)
+            if not path.is_file():
+                raise InvalidExample(f"audio file {path.name} is missing")
+            size = path.stat().st_size
+            if not 0 < size <= MAX_AUDIO_BYTES:
+                raise InvalidExample(f"audio file {path.name} has {size} bytes (1..{MAX_AUDIO_BYTES})")
+            try:
+                x = log_mel(load_audio(path, self.mv.features), self.mv.features)
+            except Exception as e:  # soundfile and librosa raise many kinds for a bad file
+                raise InvalidExample(f"audio file {path.name} is not readable audio: {e}") from e
+        else:
+            raise InvalidExample(f"output is neither an audio file nor a model input ({type(raw).__name__})")
+        if not np.isfinite(x).all():
+            raise InvalidExample("audio decodes to non-finite values")
+        return x
+
+    def prepare(self, raw) -> torch.Tensor:
+        return torch.from_numpy(self._input(raw))
+
+    def content_sha256(self, raw) -> str:
+        return input_sha256(self._input(raw))
+
+    def spectrogram(self, example: torch.Tensor) -> np.ndarray:
+        """The normalised log-mel itself: what the black-box audio embedder compares."""
+        return np.asarray(example, dtype=np.float32)
+
+    def training_items(self) -> list[np.ndarray]:
+        """The platform's stored training inputs (its private copy), in manifest order."""
+        return list(self.mv.train_inputs())
+
+    # -- the model -------------------------------------------------------------------------
+
+    def per_example_loss(self, batch) -> torch.Tensor:
+        return denoising_loss(self.model, torch.stack(list(batch)), self.timesteps, self.noise)
+
+    def output_gradient(self, batch, outputs: torch.Tensor) -> torch.Tensor:
+        """d per_example_loss / d (denoiser output), (B*K, C, L): the loss is
+        mean_k mean_{c,l} (out - eps)^2, so 2 (out - eps) / (C L K)."""
+        B, K = len(batch), len(self.timesteps)
+        eps = self.noise.unsqueeze(0).expand(B, *self.noise.shape).reshape(outputs.shape)
+        return 2.0 * (outputs.detach() - eps) / (outputs[0].numel() * K)
+
+    def embed(self, batch) -> torch.Tensor:
+        with torch.no_grad():
+            return hidden_states(self.model, torch.stack(list(batch)))
+
+    def attributed_modules(self) -> list[nn.Module]:
+        """Every convolution and linear layer of the U-Net, the output convolution last."""
+        unet = self.model.unet
+        out = unet.out_block.final_conv1d_2
+        mods = [m for m in unet.modules() if isinstance(m, nn.Conv1d | nn.Linear) and m is not out]
+        return [*mods, out]
+
+    def checkpoints(self) -> list[str]:
+        return self.mv.checkpoints
+
+    def load_checkpoint(self, name: str) -> None:
+        if name == self._current:
+            return
+        # Copied into the same modules (hooks and module lists stay valid), states kept after
+        # the first read: an ensemble switches checkpoints for every batch of generations.
+        if name not in self._states:
+            state = self.mv.load_model(name).state_dict()
+            self._states[name] = [v.detach().clone() for v in state.values()]
+        with torch.no_grad():
+            for live, saved in zip(self._live, self._states[name], strict=True):
+                live.copy_(saved)
+        self._current = name
