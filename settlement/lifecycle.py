@@ -53,6 +53,15 @@ def approve_period(warehouse_path: Path, period: str, by: str) -> dict:
     period = inputs.period(period)
     now = datetime.now(UTC).replace(tzinfo=None)
     with warehouse(warehouse_path) as con:
+        rows = query(con, "marts/period_state", {"period": period})
+        if rows and rows[0]["status"] in ("approved", "closed") and rows[0]["approved_by"] is not None:
+            try:
+                same = identity.person(by, "approver's user name") == rows[0]["approved_by"]
+            except inputs.InputError as err:
+                raise LifecycleError(str(err)) from err
+            if same:  # the same approval again (a rerun after an interruption): it stands
+                return {"period": period, "status": rows[0]["status"], "approved_by": rows[0]["approved_by"],
+                        "run_id": rows[0]["run_id"], "already": True}  # fmt: skip
         state = _require_status(con, period, "calculated", "approved")
         try:  # the one place the four-eyes rule is decided, for the CLI and Airflow alike
             by = identity.second_person(state["calculated_by"], by, period)
