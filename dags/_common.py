@@ -26,9 +26,10 @@ def settings() -> Settings:
 
 
 def endpoint(platform_id: str, conn_id: str) -> PlatformEndpoint:
-    """Base URL and token come from the Airflow Connection, never from code or logs."""
+    """Base URL and token come from the Airflow Connection, never from code or logs. No scheme
+    means https: PlatformEndpoint refuses plain http to anything but loopback."""
     conn = Connection.get(conn_id)
-    scheme = conn.schema or "http"
+    scheme = conn.schema or "https"
     port = f":{conn.port}" if conn.port else ""
     return PlatformEndpoint(platform_id, f"{scheme}://{conn.host}{port}", conn.password or "")
 

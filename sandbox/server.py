@@ -21,6 +21,7 @@ import base64
 import hashlib
 import json
 import os
+import re
 import secrets
 import socket
 import subprocess
@@ -36,11 +37,15 @@ from typing import Self
 import requests
 import uvicorn
 from fastapi import Depends, FastAPI, HTTPException, Query, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from sandbox.faults import FaultConfig, corrupt, delivery, late_mask, transport_fault
 
 MAX_PAGE = 1000
+# Model versions and file-name parts the server serves: one safe path component each.
+SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 # The platform's training data stays with the platform: licensors receive the manifest
 # (work ids and token hashes) and check it against their own copy of the catalog.
 PRIVATE_FILES = {"train_tokens.parquet"}
@@ -76,8 +81,10 @@ def _decode_cursor(cursor: str, start: str, end: str) -> int:
         if spec["s"] != start or spec["e"] != end:
             raise ValueError("cursor belongs to another window")
         return int(spec["o"])
-    except (ValueError, KeyError, json.JSONDecodeError) as exc:
-        raise HTTPException(400, {"error": "bad_cursor", "message": str(exc)}) from exc
+    except (ValueError, KeyError, TypeError, json.JSONDecodeError) as exc:
+        # A cursor is an opaque name of a page: one this server did not issue for this window
+        # names no page (404), as docs/generation-log-api.yaml says.
+        raise HTTPException(404, {"error": "bad_cursor", "message": f"no page for this cursor: {exc}"}) from exc
 
 
 def create_app(
@@ -115,10 +122,8 @@ def create_app(
             )
 
     def bounds(start: str, end: str) -> tuple[datetime, datetime]:
-        lo, hi = _parse_ts(start, "start"), _parse_ts(end, "end")
-        if hi <= lo:
-            raise HTTPException(400, {"error": "bad_request", "message": "end must be after start"})
-        return lo, hi
+        # [start, end) with end <= start holds no record: an empty window, as the API spec says
+        return _parse_ts(start, "start"), _parse_ts(end, "end")
 
     def window(start: str, end: str) -> list[dict]:
         lo, hi = bounds(start, end)
@@ -180,14 +185,24 @@ def create_app(
             return Response(cut, 200, headers=headers, media_type="application/json")
         return response
 
-    @app.exception_handler(HTTPException)
-    async def error_body(_: Request, exc: HTTPException) -> JSONResponse:
-        body = (
-            exc.detail
-            if isinstance(exc.detail, dict)
-            else {"error": "error", "message": str(exc.detail)}
-        )
+    # Every error has the API's Error body (docs/generation-log-api.yaml): FastAPI's own 422 for
+    # a malformed parameter is the documented 400, and the router's 404/405 speak it too.
+    @app.exception_handler(StarletteHTTPException)
+    async def error_body(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if isinstance(exc.detail, dict):
+            body = exc.detail
+        else:
+            kind = {401: "unauthorized", 404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "bad_request")
+            body = {"error": kind, "message": str(exc.detail)}
         return JSONResponse(body, status_code=exc.status_code, headers=exc.headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def bad_parameter(_: Request, exc: RequestValidationError) -> JSONResponse:
+        problems = "; ".join(
+            f"{'.'.join(str(x) for x in e.get('loc', ())[1:]) or 'request'}: {e.get('msg', 'invalid')}"
+            for e in exc.errors()
+        )
+        return JSONResponse({"error": "bad_request", "message": problems}, status_code=400)
 
     @app.get("/v1/generations", dependencies=[Depends(authorised)])
     def generations(
@@ -226,8 +241,9 @@ def create_app(
         }
 
     def model_dir(version: str) -> Path:
+        # Checked before the file system sees it: a hostile name is just a name we do not have.
         path = models_dir / version
-        if "/" in version or ".." in version or not (path / "model_version.json").exists():
+        if not SAFE_NAME.match(version) or not (path / "model_version.json").exists():
             raise HTTPException(
                 404, {"error": "not_found", "message": f"no model version {version!r}"}
             )
@@ -272,10 +288,12 @@ def create_app(
     @app.get("/v1/models/{version}/files/{name:path}", dependencies=[Depends(authorised)])
     def model_file(version: str, name: str) -> FileResponse:
         root = model_dir(version).resolve()
-        path = (root / name).resolve()
+        parts = name.split("/")
+        safe = len(parts) <= 3 and all(SAFE_NAME.match(part) for part in parts)
+        path = (root / name).resolve() if safe else root
         if root not in path.parents or not path.is_file() or path.name in PRIVATE_FILES:
             raise HTTPException(404, {"error": "not_found", "message": f"no file {name!r}"})
-        return FileResponse(path)
+        return FileResponse(path, media_type="application/octet-stream")  # as the spec says, whatever the suffix
 
     return app
 

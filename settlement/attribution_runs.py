@@ -19,7 +19,7 @@ import pyarrow.parquet as pq
 from attribution.pipeline import attribute_generations, manifest_hash, read_manifest
 from attribution.registry import load_adapter
 from settlement.config import Settings
-from settlement.ingest import GenerationLogClient, PlatformEndpoint
+from settlement.ingest import GenerationLogClient, PlatformEndpoint, model_version_dir
 from settlement.reference import register_model_version
 from settlement.warehouse import query, run_sql, transaction, warehouse
 
@@ -56,7 +56,7 @@ def sync_model_versions(settings: Settings, endpoint: PlatformEndpoint) -> list[
     for version in wanted:
         if version not in licensed:
             continue  # ingest quarantines generations of unlicensed versions; nothing to fetch
-        dest = settings.models / endpoint.platform_id / version
+        dest = model_version_dir(settings.models, endpoint.platform_id, version)
         client.download_model_version(version, dest)
         with warehouse(settings.warehouse) as con:
             register_model_version(con, endpoint.platform_id, dest, settings.catalog / "tokens.parquet")

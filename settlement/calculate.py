@@ -8,6 +8,7 @@ import subprocess
 from datetime import UTC, date, datetime
 from pathlib import Path
 
+from settlement import identity, inputs
 from settlement.warehouse import query, run_sql, transaction, warehouse
 
 
@@ -26,10 +27,7 @@ class QualityGateError(RuntimeError):
 
 
 def period_bounds(period: str) -> tuple[date, date]:
-    try:
-        start = datetime.strptime(period, "%Y-%m").date()
-    except ValueError as exc:
-        raise ValueError(f"period {period!r} is not YYYY-MM") from exc
+    start = inputs.period_start(period)  # InputError (a ValueError) names the rule
     end = date(start.year + (start.month == 12), start.month % 12 + 1, 1)
     return start, end
 
@@ -53,6 +51,7 @@ def calculate_period(
     A closed period is never recalculated: that is an error, or with `closed_ok` (a scheduled
     rerun of a month that is already closed) a no-op."""
     start, _ = period_bounds(period)
+    by = identity.person(by, "preparer's user name")  # stored normalised: the four-eyes rule compares it
     started = datetime.now(UTC).replace(tzinfo=None)
     params = {"period": period, "period_start": start, "run_id": run_id, "by": by}
     with warehouse(warehouse_path) as con:
@@ -84,9 +83,12 @@ def calculate_period(
                 run_sql(con, "marts/ledger_reversal", dict(posting, reversed_run_id=row[1]))
             run_sql(con, "marts/ledger_settlement", posting)
             run_sql(con, "marts/ledger_adjustments", posting)
+            run_sql(con, "loads/ledger_accounts", {})
             unbalanced = [tuple(r.values()) for r in query(con, "checks/ledger_unbalanced")]
-            if unbalanced:
-                raise QualityGateError(period, "ledger", [("ledger_unbalanced", t, str(s)) for t, _, s in unbalanced])
+            unbalanced = [("ledger_unbalanced", t, str(s)) for t, _, s in unbalanced]
+            unknown = [tuple(r.values()) for r in query(con, "checks/ledger_unknown_accounts")]
+            if unbalanced or unknown:
+                raise QualityGateError(period, "ledger", unbalanced + unknown)
             # Payouts are converted at the close with this period's rates: ask for them now,
             # while the calculation can still be approved, not at the close.
             payout_fx = [tuple(r.values()) for r in query(con, "checks/payout_fx_missing", params)]
@@ -126,16 +128,37 @@ def run_manifest(con, period: str, period_start) -> dict:
 
 
 def _restate_closed_periods(con, period: str, run_id: str) -> int:
-    """Recompute each closed period with what is known now; pay differences in `period`."""
+    """Recompute each closed period whose inputs changed since its amounts were last settled,
+    and pay the differences in `period`. A closed period whose inputs digest equals its baseline
+    (recorded at its close, and when a period that paid corrections for it closed) is skipped, so
+    a month's calculation costs the month, not the project's history."""
     run_sql(con, "marts/adjustments_clear", {"period": period})
+    baselines = {r["period"]: r["inputs_sha256"] for r in query(con, "marts/restatement_baselines")}
     for closed in query(con, "marts/closed_periods_before", {"period": period}):
-        start, _ = period_bounds(closed["period"])
-        exceptions = [tuple(r.values()) for r in query(con, "checks/period_exceptions", {"period": closed["period"], "period_start": start})]
+        corrects = closed["period"]
+        digest = restatement_digest(con, corrects)
+        if baselines.get(corrects) == digest:
+            continue
+        start, _ = period_bounds(corrects)
+        exceptions = [tuple(r.values()) for r in query(con, "checks/period_exceptions", {"period": corrects, "period_start": start})]
         if exceptions:
-            raise QualityGateError(closed["period"], f"restatement paid in {period}", exceptions)
-        run_sql(con, "marts/settlement_calculation", {"period": closed["period"], "period_start": start, "run_id": run_id})
-        run_sql(con, "marts/settlement_restatement", {"period": period, "corrects_period": closed["period"], "run_id": run_id})
+            raise QualityGateError(corrects, f"restatement paid in {period}", exceptions)
+        run_sql(con, "marts/settlement_calculation", {"period": corrects, "period_start": start, "run_id": run_id})
+        run_sql(con, "marts/settlement_restatement", {"period": period, "corrects_period": corrects, "run_id": run_id})
+        run_sql(con, "loads/restatement_input",
+                {"period": period, "corrects_period": corrects, "inputs_sha256": digest, "run_id": run_id})  # fmt: skip
     return query(con, "marts/adjustment_count", {"period": period})[0]["n"]
+
+
+def restatement_digest(con, period: str) -> str:
+    """What a closed period's amounts depend on, as a digest: its reference data, its
+    generation count and, only when that count grew since its close, the late generations with
+    their attribution (generations are only ever added, so an unchanged count means none)."""
+    counts = query(con, "checks/restatement_generation_count", {"period": period})[0]
+    parts = [query(con, "checks/restatement_reference_digest", {"period": period})[0]["digest"], str(counts["n_now"])]
+    if counts["n_settled"] is None or counts["n_now"] != counts["n_settled"]:
+        parts.append(query(con, "checks/restatement_late_digest", {"period": period})[0]["digest"])
+    return hashlib.sha256("|".join(parts).encode()).hexdigest()
 
 
 def _totals(con, period: str) -> dict:

@@ -11,17 +11,19 @@ value it cannot cast, and finance needs every bad row named at once, with the ru
 from __future__ import annotations
 
 import csv
+import io
 import re
 import tempfile
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from settlement import inputs
 from settlement.reference import import_catalog
 from settlement.warehouse import query, warehouse
 
@@ -35,10 +37,12 @@ REQUIRED = {
 }
 ISWC = re.compile(r"^T-\d{3}\.\d{3}\.\d{3}-\d$")
 ISRC = re.compile(r"^[A-Z]{2}[A-Z0-9]{3}\d{7}$")
-CURRENCY = re.compile(r"^[A-Z]{3}$")
 RIGHT_TYPES = ("publishing", "master")
-# Splits of one work and right must sum to 100 % at every date; the close applies the same rule.
-SPLIT_TOLERANCE = Decimal("0.000001")
+# Splits of one work and right must sum to exactly 1 at every date where anyone owns it: the
+# same rule as the calculation's split_sum gate (sql/checks/period_exceptions.sql), so an
+# import never accepts what the month will then refuse.
+SPLIT_TOLERANCE = Decimal(0)
+MIN_PAYOUT_MAX = inputs.AMOUNT_2_MAX
 
 
 @dataclass(frozen=True)
@@ -54,6 +58,16 @@ class RowError:
         return f"{at}: {self.column}: {self.rule} (got {self.value!r})"
 
 
+@dataclass(frozen=True)
+class FileError:
+    """A problem with a whole file (its encoding), already worded as `file:line: rule`."""
+
+    message: str
+
+    def __str__(self) -> str:
+        return self.message
+
+
 class CatalogImportError(ValueError):
     def __init__(self, errors: list[RowError]):
         self.errors = errors
@@ -66,7 +80,12 @@ def _read(path: Path, kind: str, columns: list[str], errors: list[RowError]) -> 
     if not path.is_file():
         errors.append(RowError(path.name, 0, "-", "file not found", str(path)))
         return []
-    with path.open(newline="", encoding="utf-8-sig") as f:
+    try:
+        text = inputs.decode_text(path.read_bytes(), path.name)
+    except inputs.InputError as exc:
+        errors.append(FileError(str(exc)))
+        return []
+    with io.StringIO(text, newline="") as f:
         reader = csv.DictReader(f)
         header = reader.fieldnames or []
         missing = REQUIRED[kind] - set(header)
@@ -82,24 +101,57 @@ def _read(path: Path, kind: str, columns: list[str], errors: list[RowError]) -> 
     return rows
 
 
-def _decimal(text: str, places: int) -> Decimal | None:
+def _decimal(text: str, places: int, low: Decimal = Decimal(0), high: Decimal = MIN_PAYOUT_MAX,
+             low_open: bool = False) -> Decimal | None:  # fmt: skip
     try:
-        value = Decimal(text)
-    except InvalidOperation:
+        return inputs.decimal(text, "value", places, low, high, low_open)
+    except inputs.InputError:
         return None
-    if not value.is_finite() or value.as_tuple().exponent < -places:
-        return None
-    return value
 
 
 def _date(text: str) -> date | None:
     try:
-        return date.fromisoformat(text)
-    except ValueError:
+        return inputs.day(text, "date")
+    except inputs.InputError:
         return None
 
 
-def validate(works_csv: Path, holders_csv: Path, splits_csv: Path, known_works=(), known_holders=()):
+def split_key(s: dict) -> tuple:
+    return (s["work_id"], s["right_type"], s["rights_holder_id"], s["effective_from"])
+
+
+def check_split_sums(new_splits: list[dict], known_splits=(), report=None) -> list[str]:
+    """Problems (as words) with the shares in force of every work and right that `new_splits`
+    touch, merged over `known_splits` (new rows replace stored ones with the same key). At
+    every date where ownership changes, the shares in force sum to exactly 1, or to 0 where
+    nobody owns the right any more (the split_sum gate's rule; the orphan_work gate catches a
+    work that earns without an owner)."""
+    merged = {split_key(s): s for s in known_splits if (s["work_id"], s["right_type"]) in
+              {(n["work_id"], n["right_type"]) for n in new_splits}}  # fmt: skip
+    merged.update({split_key(s): s for s in new_splits})
+    by_right = defaultdict(list)
+    for s in merged.values():
+        by_right[(s["work_id"], s["right_type"])].append(s)
+    problems = []
+    for (work, right), rows in sorted(by_right.items()):
+        dates = {s["effective_from"] for s in rows} | {s["effective_to"] for s in rows if s["effective_to"]}
+        for day in sorted(dates):
+            total = sum(
+                (s["share"] for s in rows if s["effective_from"] <= day and (s["effective_to"] is None or day < s["effective_to"])),
+                Decimal(0),
+            )  # fmt: skip
+            if total != 0 and abs(total - 1) > SPLIT_TOLERANCE:
+                lines = sorted(str(s["_line"]) for s in rows if s.get("_line"))
+                where = f" (lines {','.join(lines)})" if lines else ""
+                message = f"splits of {work}/{right} in force on {day} sum to {total}, not 1{where}"
+                problems.append(message)
+                if report:
+                    report(min((s["_line"] for s in rows if s.get("_line")), default=0), message, str(total))
+    return problems
+
+
+def validate(works_csv: Path, holders_csv: Path, splits_csv: Path, known_works=(), known_holders=(),
+             known_splits=()):  # fmt: skip
     """Typed rows of the three files, or CatalogImportError listing every problem."""
     errors: list[RowError] = []
     works_rows = _read(works_csv, "works", WORK_COLUMNS, errors)
@@ -133,11 +185,12 @@ def validate(works_csv: Path, holders_csv: Path, splits_csv: Path, known_works=(
             bad(holders_csv, line, "rights_holder_id", f"duplicate holder (first on line {seen[r['rights_holder_id']]})",
                 r["rights_holder_id"])  # fmt: skip
         seen.setdefault(r["rights_holder_id"], line)
-        if r["payout_currency"] and not CURRENCY.match(r["payout_currency"]):
-            bad(holders_csv, line, "payout_currency", "not an ISO 4217 code (three capitals)", r["payout_currency"])
+        if r["payout_currency"] and r["payout_currency"] not in inputs.ISO_4217:
+            bad(holders_csv, line, "payout_currency", "not an ISO 4217 currency code (e.g. USD, EUR)", r["payout_currency"])
         threshold = _decimal(r["min_payout"] or "0", 2)
-        if threshold is None or threshold < 0:
-            bad(holders_csv, line, "min_payout", "must be an amount >= 0 with at most 2 decimals", r["min_payout"])
+        if threshold is None:
+            bad(holders_csv, line, "min_payout", f"must be an amount >= 0 and < {MIN_PAYOUT_MAX:f} with at most "
+                "2 decimals, in plain notation", r["min_payout"])  # fmt: skip
         holders.append({**{c: r[c] for c in HOLDER_COLUMNS[:4]}, "min_payout_usd": threshold or Decimal(0)})
 
     work_ids = {w["work_id"] for w in works} | set(known_works)
@@ -152,12 +205,13 @@ def validate(works_csv: Path, holders_csv: Path, splits_csv: Path, known_works=(
                 r["rights_holder_id"])  # fmt: skip
         if r["right_type"] not in RIGHT_TYPES:
             bad(splits_csv, line, "right_type", f"must be one of {RIGHT_TYPES}", r["right_type"])
-        share = _decimal(r["share"], 6)
+        share = _decimal(r["share"], 6, Decimal(0), Decimal("1.000001"), low_open=True)
         if r["share"] and (share is None or not Decimal(0) < share <= 1):
             bad(splits_csv, line, "share", "must be a fraction in (0, 1] with at most 6 decimals", r["share"])
         start = _date(r["effective_from"])
         if r["effective_from"] and start is None:
-            bad(splits_csv, line, "effective_from", "not a date (YYYY-MM-DD)", r["effective_from"])
+            bad(splits_csv, line, "effective_from", f"not a date (YYYY-MM-DD, {inputs.EARLIEST} to {inputs.LATEST})",
+                r["effective_from"])  # fmt: skip
         end = _date(r["effective_to"]) if r["effective_to"] else None
         if r["effective_to"] and end is None:
             bad(splits_csv, line, "effective_to", "not a date (YYYY-MM-DD) or empty", r["effective_to"])
@@ -172,20 +226,10 @@ def validate(works_csv: Path, holders_csv: Path, splits_csv: Path, known_works=(
                            "rights_holder_id": r["rights_holder_id"], "share": share,
                            "effective_from": start, "effective_to": end, "_line": line})  # fmt: skip
 
-    # At every date where a work's ownership of a right changes, the shares in force sum to 1.
-    by_right = defaultdict(list)
-    for s in splits:
-        by_right[(s["work_id"], s["right_type"])].append(s)
-    for (work, right), rows in sorted(by_right.items()):
-        for day in sorted({s["effective_from"] for s in rows}):
-            total = sum(
-                (s["share"] for s in rows if s["effective_from"] <= day and (s["effective_to"] is None or day < s["effective_to"])),
-                Decimal(0),
-            )  # fmt: skip
-            if abs(total - 1) > SPLIT_TOLERANCE:
-                lines = ",".join(str(s["_line"]) for s in rows)
-                bad(splits_csv, min(s["_line"] for s in rows), "share",
-                    f"splits of {work}/{right} in force on {day} sum to {total}, not 1 (lines {lines})", str(total))  # fmt: skip
+    # At every date where a work's ownership of a right changes, the shares in force sum to 1:
+    # the file's rows over the warehouse's (a row with the same work, right, holder and start
+    # replaces the stored one: that is how an old row gets its end date).
+    check_split_sums(splits, known_splits, lambda line, msg, total: bad(splits_csv, line, "share", msg, total))
     if errors:
         raise CatalogImportError(errors)
     for s in splits:
@@ -210,7 +254,8 @@ def import_catalog_csv(warehouse_path: Path, works_csv: Path, holders_csv: Path,
     with warehouse(warehouse_path) as con:  # splits may name works and holders imported before
         known_works = [r["work_id"] for r in query(con, "marts/catalog_work_ids")]
         known_holders = [r["rights_holder_id"] for r in query(con, "marts/catalog_holder_ids")]
-    works, holders, splits = validate(works_csv, holders_csv, splits_csv, known_works, known_holders)
+        known_splits = query(con, "marts/catalog_splits")
+    works, holders, splits = validate(works_csv, holders_csv, splits_csv, known_works, known_holders, known_splits)
     with tempfile.TemporaryDirectory(prefix="catalog-") as tmp:
         folder = Path(tmp)
         for name, rows in (("works", works), ("rights_holders", holders), ("splits", splits)):

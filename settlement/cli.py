@@ -6,9 +6,9 @@ arguments, wrong person, wrong period state).
 
 from __future__ import annotations
 
+import functools
 import json
 import uuid
-from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Annotated
 
@@ -17,7 +17,16 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from settlement import calculate, catalog_csv, lifecycle, platforms, statements
+from settlement import (
+    audit,
+    calculate,
+    catalog_csv,
+    inputs,
+    lifecycle,
+    platforms,
+    splits,
+    statements,
+)
 from settlement.config import Settings
 from settlement.reference import register_fx_rate, register_platform
 from settlement.warehouse import WarehouseError, query, warehouse
@@ -29,6 +38,7 @@ platforms_app = typer.Typer(help="Licensed platforms.", no_args_is_help=True)
 audit_app = typer.Typer(help="Read-only access for auditors.", no_args_is_help=True)
 fx_app = typer.Typer(help="FX rates, one per currency pair and period.", no_args_is_help=True)
 catalog_app = typer.Typer(help="Works, rights holders and splits.", no_args_is_help=True)
+splits_app = typer.Typer(help="Ownership splits: who owns which share of a work's right, from when.", no_args_is_help=True)
 statements_app = typer.Typer(help="Statement files for rights holders.", no_args_is_help=True)
 app.add_typer(period_app, name="period")
 app.add_typer(settle_app, name="settle")
@@ -37,6 +47,7 @@ app.add_typer(audit_app, name="audit")
 app.add_typer(catalog_app, name="catalog")
 app.add_typer(fx_app, name="fx")
 app.add_typer(statements_app, name="statements")
+app.add_typer(splits_app, name="splits")
 console = Console()
 
 USER_ERROR, FAILURE = 2, 1
@@ -47,8 +58,32 @@ def _settings() -> Settings:
 
 
 def _fail(message: str, code: int) -> None:
-    console.print(f"[red]error:[/red] {message}", soft_wrap=True)  # one problem per line, greppable
+    # one problem per line, greppable; markup off: a message may quote "[...]" from the user
+    console.print("[red]error:[/red] ", end="", soft_wrap=True)
+    console.print(message, soft_wrap=True, markup=False, highlight=False)
     raise typer.Exit(code)
+
+
+def _user_errors(command):
+    """Bad input (a value breaking a rule) and a step asked for in the wrong state are the
+    user's to fix: exit 2 with the message, never a traceback."""
+
+    @functools.wraps(command)
+    def wrapper(*args, **kwargs):
+        try:
+            return command(*args, **kwargs)
+        except (inputs.InputError, lifecycle.LifecycleError, audit.AuditRefused) as exc:
+            _fail(str(exc), USER_ERROR)
+
+    return wrapper
+
+
+def _period(value: str) -> str:
+    """Typer callback: a period argument is YYYY-MM or the command does not start."""
+    try:
+        return inputs.period(value)
+    except inputs.InputError as exc:
+        raise typer.BadParameter(str(exc)) from None
 
 
 @platforms_app.command("list")
@@ -70,6 +105,7 @@ def platforms_add(platform_id: str, name: str, conn_id: str) -> None:
 
 
 @catalog_app.command("import")
+@_user_errors
 def catalog_import(
     works: Annotated[Path, typer.Option(help="CSV: work_id,iswc,isrc,title,composer,collection,style,source")],
     holders: Annotated[Path, typer.Option(help="CSV: rights_holder_id,name,kind,payout_currency,min_payout")],
@@ -88,29 +124,29 @@ def catalog_import(
 
 
 @fx_app.command("set")
+@_user_errors
 def fx_set(
-    period: Annotated[str, typer.Option(help="YYYY-MM")],
+    period: Annotated[str, typer.Option(help="YYYY-MM", callback=_period)],
     from_currency: Annotated[str, typer.Option("--from", help="revenue currency, e.g. EUR")],
     to_currency: Annotated[str, typer.Option("--to", help="contract currency, e.g. USD")],
     rate: Annotated[str, typer.Option(help="units of --to per unit of --from, up to 8 decimals")],
     source: Annotated[str, typer.Option(help="where the rate comes from, e.g. 'ECB reference 2026-10-30'")],
 ) -> None:
-    """Record the period's rate for a currency pair (clears the fx_missing gate).
+    """Record the period's rate for a currency pair (clears the fx_missing gate). A closed
+    period's rates are fixed: a correction is a new rate in an open period.
     Example: tributary fx set --period 2026-10 --from EUR --to USD --rate 1.0842 --source "ECB 2026-10-30" """
-    try:
-        value = Decimal(rate)
-    except InvalidOperation:
-        _fail(f"rate {rate!r} is not a number", USER_ERROR)
+    value = inputs.fx_rate(rate)
     try:
         with warehouse(_settings().warehouse) as con:
-            register_fx_rate(con, period, from_currency.upper(), to_currency.upper(), value, source)
+            register_fx_rate(con, period, from_currency, to_currency, value, source)
     except (WarehouseError, duckdb.Error) as exc:
         _fail(str(exc), USER_ERROR)
-    console.print(f"{from_currency.upper()}/{to_currency.upper()} {period} = {value} ({source})")
+    console.print(f"{from_currency}/{to_currency} {period} = {value} ({source.strip()})")
 
 
 @statements_app.command("build")
-def statements_build(period: str = typer.Option(..., help="YYYY-MM")) -> None:
+@_user_errors
+def statements_build(period: str = typer.Option(..., help="YYYY-MM", callback=_period)) -> None:
     """Write every statement file of a calculated period (PDF, CSV, DSR) and record its sha256.
     Example: tributary statements build --period 2026-10"""
     s = _settings()
@@ -122,7 +158,8 @@ def statements_build(period: str = typer.Option(..., help="YYYY-MM")) -> None:
 
 
 @statements_app.command("verify")
-def statements_verify(period: str = typer.Option(..., help="YYYY-MM")) -> None:
+@_user_errors
+def statements_verify(period: str = typer.Option(..., help="YYYY-MM", callback=_period)) -> None:
     """Rebuild a period's statements in memory and compare with the recorded sha256 and the
     files on disk; exit 1 if any differs. Example: tributary statements verify --period 2026-10"""
     s = _settings()
@@ -139,15 +176,18 @@ def statements_verify(period: str = typer.Option(..., help="YYYY-MM")) -> None:
 
 
 @period_app.command("status")
-def period_status(period: str) -> None:
+@_user_errors
+def period_status(period: Annotated[str, typer.Argument(callback=_period)]) -> None:
     """Where a period stands. Example: tributary period status 2026-10"""
     state = lifecycle.period_state(_settings().warehouse, period)
     console.print_json(json.dumps(state, default=str))
 
 
 @settle_app.command("calculate")
+@_user_errors
 def settle_calculate(
-    period: str = typer.Option(..., help="YYYY-MM"), by: str = typer.Option(..., help="your user name")
+    period: str = typer.Option(..., help="YYYY-MM", callback=_period),
+    by: str = typer.Option(..., help="your user name"),
 ) -> None:
     """Calculate (or recalculate) an open period.
     Example: tributary settle calculate --period 2026-10 --by alice"""
@@ -163,7 +203,11 @@ def settle_calculate(
 
 
 @settle_app.command("approve")
-def settle_approve(period: str = typer.Option(...), by: str = typer.Option(...)) -> None:
+@_user_errors
+def settle_approve(
+    period: str = typer.Option(..., help="YYYY-MM", callback=_period),
+    by: str = typer.Option(..., help="your user name; not the preparer's"),
+) -> None:
     """Approve a calculated period; the preparer cannot approve.
     Example: tributary settle approve --period 2026-10 --by bob"""
     try:
@@ -174,8 +218,10 @@ def settle_approve(period: str = typer.Option(...), by: str = typer.Option(...))
 
 
 @period_app.command("close")
-def period_close(period: str, by: str = typer.Option(...)) -> None:
-    """Close an approved period: payouts, carry-forward, read-only snapshot.
+@_user_errors
+def period_close(period: Annotated[str, typer.Argument(callback=_period)], by: str = typer.Option(...)) -> None:
+    """Close an approved period: payouts, carry-forward, read-only snapshot. Safe to run again
+    after an interruption: it finishes a close that was cut short.
     Example: tributary period close 2026-10 --by bob"""
     s = _settings()
     try:
@@ -186,7 +232,18 @@ def period_close(period: str, by: str = typer.Option(...)) -> None:
     console.print_json(json.dumps(result, default=str))
 
 
+@period_app.command("snapshot")
+@_user_errors
+def period_snapshot(period: Annotated[str, typer.Argument(callback=_period)]) -> None:
+    """Publish a closed period's read-only snapshot if its close was cut short before it was
+    (a complete snapshot is left as it is). Example: tributary period snapshot 2026-10"""
+    s = _settings()
+    result = lifecycle.publish_pending_snapshot(s.warehouse, period, s.home / "snapshots")
+    console.print(f"{result['snapshot']}  sha256 {result['snapshot_sha256']}")
+
+
 @period_app.command("restore")
+@_user_errors
 def period_restore(
     snapshot: Annotated[Path, typer.Option(help="a closed period's snapshot file")],
     sha256: Annotated[str | None, typer.Option(help="its recorded digest, if the live file is lost")] = None,
@@ -201,39 +258,60 @@ def period_restore(
 
 
 @audit_app.command("snapshot")
-def audit_snapshot(period: str) -> None:
+@_user_errors
+def audit_snapshot(period: Annotated[str, typer.Argument(callback=_period)]) -> None:
     """Print where a closed period's read-only snapshot is.
     Example: tributary audit snapshot 2026-10"""
-    with warehouse(_settings().warehouse) as con:
+    with warehouse(_settings().warehouse, read_only=True) as con:
         rows = query(con, "marts/period_snapshot", {"period": period})
     if not rows:
         _fail(f"period {period} has no snapshot; it is published when the period closes", USER_ERROR)
+    if rows[0]["snapshot_sha256"] is None:
+        _fail(f"period {period}'s close was cut short before its snapshot was published; "
+              f"run `tributary period close {period} --by ...` again to finish it", USER_ERROR)  # fmt: skip
     typer.echo(f"{rows[0]['snapshot_path']}  sha256 {rows[0]['snapshot_sha256']}")
 
 
 @audit_app.command("query")
+@_user_errors
 def audit_query(
     sql: str,
     snapshot: Annotated[Path | None, typer.Option(help="a period snapshot; default: the live warehouse")] = None,
 ) -> None:
-    """Run SQL read-only: nothing it does can change the warehouse.
+    """Run one read-only SELECT (or WITH ... SELECT) statement. Nothing else is accepted, and
+    the connection can read no file and change no setting.
     Example: tributary audit query "SELECT * FROM settlement.pools" """
-    path = snapshot or _settings().warehouse
-    try:
-        con = duckdb.connect(str(path), read_only=True)
-    except duckdb.Error as exc:
-        _fail(f"cannot open {path} read-only: {exc}", FAILURE)
-    try:
-        cur = con.execute(sql)
-        cols = [d[0] for d in cur.description] if cur.description else []
-        table = Table(*cols)
-        for row in cur.fetchall():
-            table.add_row(*("" if v is None else str(v) for v in row))
-        console.print(table)
-    except duckdb.Error as exc:
-        _fail(str(exc), USER_ERROR)
-    finally:
-        con.close()
+    columns, rows = audit.run_query(snapshot or _settings().warehouse, sql)
+    table = Table(*columns)
+    for row in rows:
+        table.add_row(*("" if v is None else str(v) for v in row))
+    console.print(table)
+
+
+@splits_app.command("show")
+@_user_errors
+def splits_show(work: str) -> None:
+    """A work's ownership splits over time. Example: tributary splits show W0001"""
+    table = Table("right_type", "rights_holder_id", "share", "effective_from", "effective_to")
+    for r in splits.show(_settings().warehouse, work):
+        table.add_row(r["right_type"], r["rights_holder_id"], str(r["share"]), str(r["effective_from"]),
+                      str(r["effective_to"] or ""))  # fmt: skip
+    console.print(table)
+
+
+@splits_app.command("change")
+@_user_errors
+def splits_change(
+    work: Annotated[str, typer.Option(help="the work whose right changes hands")],
+    right: Annotated[str, typer.Option(help="publishing or master")],
+    from_date: Annotated[str, typer.Option("--from", help="first day of the new ownership (the 1st of a month)")],
+    holder: Annotated[list[str], typer.Option(help="HOLDER_ID=SHARE, once per new holder; shares sum to 1")],
+) -> None:
+    """Change a work's ownership from the 1st of a month: the rows in force end that day and the
+    new holders' rows start it (one transaction; earlier months keep their history).
+    Example: tributary splits change --work W0001 --right master --from 2026-11-01 --holder RH0002=1"""
+    result = splits.change_ownership(_settings().warehouse, work, right, from_date, splits.parse_holders(holder))
+    console.print_json(json.dumps(result, default=str))
 
 
 if __name__ == "__main__":

@@ -8,17 +8,20 @@ then have to match what the platform's manifest says it sent for the window.
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import json
 import logging
 import os
 import random
+import re
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from email.utils import parsedate_to_datetime
-from pathlib import Path
+from pathlib import Path, PurePosixPath
+from urllib.parse import urlsplit
 
 import pandas as pd
 import pyarrow as pa
@@ -55,11 +58,39 @@ class ReconciliationError(IngestError):
     pass
 
 
+LOOPBACK_HOSTS = {"localhost", "127.0.0.1", "::1"}
+# A platform's file name: relative, at most MAX_NAME_DEPTH components (the API lists
+# "checkpoints/ckpt-250.pt"), each one a safe path component.
+SAFE_COMPONENT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+MAX_NAME_DEPTH = 3
+
+
+def _is_loopback(host: str) -> bool:
+    if host in LOOPBACK_HOSTS:
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 @dataclass(frozen=True)
 class PlatformEndpoint:
     platform_id: str
     base_url: str
     token: str = field(repr=False)  # never printed, never logged
+
+    def __post_init__(self) -> None:
+        # A bearer token in clear text is anyone's on the way: https, loopback excepted.
+        url = urlsplit(self.base_url)
+        if url.scheme == "https" and url.hostname:
+            return
+        if url.scheme == "http" and url.hostname and _is_loopback(url.hostname):
+            return
+        raise IngestError(
+            f"platform {self.platform_id}: {self.base_url!r} must use https (plain http only on loopback); "
+            "the bearer token would travel in clear text"
+        )
 
     @classmethod
     def from_env(cls, platform_id: str) -> PlatformEndpoint:
@@ -244,7 +275,7 @@ class GenerationLogClient:
             shape=lambda b: isinstance(b, dict) and isinstance(b.get("files"), list),
         )
         for f in info["files"]:
-            target = dest / f["name"]
+            target = model_file_target(dest, f.get("name") if isinstance(f, dict) else None)
             if target.exists() and _sha256(target) == f["sha256"]:
                 continue
             target.parent.mkdir(parents=True, exist_ok=True)
@@ -255,6 +286,33 @@ class GenerationLogClient:
                 )
             target.write_bytes(data)
         return info
+
+
+def model_version_dir(models_root: Path, platform_id: str, version: str) -> Path:
+    """Where a platform's model version is kept: one safe path component under the platform's
+    folder (the version string comes from the platform)."""
+    if not isinstance(version, str) or not SAFE_COMPONENT.match(version):
+        raise IngestError(f"platform {platform_id}: model version {version!r} refused: it must be one path "
+                          "component of letters, digits, '.', '_' or '-'")  # fmt: skip
+    return models_root / platform_id / version
+
+
+def model_file_target(dest: Path, name) -> Path:
+    """The local path of a file a platform lists, checked: relative, no '..', no empty or
+    hidden component, allowed characters only, and resolving inside `dest`."""
+    parts = PurePosixPath(name).parts if isinstance(name, str) and name else ()
+    ok = (
+        0 < len(parts) <= MAX_NAME_DEPTH
+        and "/".join(parts) == name
+        and all(SAFE_COMPONENT.match(part) and part not in (".", "..") for part in parts)
+    )
+    target = dest.joinpath(*parts) if ok else None
+    if not ok or not target.resolve().is_relative_to(dest.resolve()):
+        raise IngestError(
+            f"platform file name {name!r} refused: it must be a relative name of at most {MAX_NAME_DEPTH} parts, "
+            "each of letters, digits, '.', '_' or '-', inside the model's folder"
+        )
+    return target
 
 
 def _iso(ts: datetime) -> str:

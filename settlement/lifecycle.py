@@ -6,19 +6,27 @@
   snapshot of the warehouse that auditors open without ever blocking the pipeline's writer.
 - A closed period is never recalculated; what changes later is paid as adjustments in the
   next open period (see settlement.calculate).
+
+Every step survives kill -9 at any instant: approval is one transaction; the close is three
+recorded steps (payouts and the close row; the snapshot written aside, fsynced, made read-only
+and renamed; its digest) that a rerun picks up where the killed one stopped; a restore builds
+the new warehouse aside and swaps it in with one rename.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import stat
 from datetime import UTC, datetime
 from pathlib import Path
 
 import duckdb
 
-from settlement.warehouse import query, run_sql, transaction, warehouse
+from settlement import identity, inputs
+from settlement.calculate import restatement_digest
+from settlement.warehouse import _MIGRATED, query, run_sql, transaction, warehouse
 
 
 class LifecycleError(RuntimeError):
@@ -26,6 +34,7 @@ class LifecycleError(RuntimeError):
 
 
 def period_state(warehouse_path: Path, period: str) -> dict:
+    period = inputs.period(period)
     with warehouse(warehouse_path) as con:
         rows = query(con, "marts/period_state", {"period": period})
     return rows[0] if rows else {"period": period, "status": "open"}
@@ -41,16 +50,23 @@ def _require_status(con, period: str, status: str, step: str) -> dict:
 
 
 def approve_period(warehouse_path: Path, period: str, by: str) -> dict:
-    by = by.strip()
-    if not by:
-        raise LifecycleError("approval needs the approver's user name")
+    period = inputs.period(period)
     now = datetime.now(UTC).replace(tzinfo=None)
     with warehouse(warehouse_path) as con:
+        rows = query(con, "marts/period_state", {"period": period})
+        if rows and rows[0]["status"] in ("approved", "closed") and rows[0]["approved_by"] is not None:
+            try:
+                same = identity.person(by, "approver's user name") == rows[0]["approved_by"]
+            except inputs.InputError as err:
+                raise LifecycleError(str(err)) from err
+            if same:  # the same approval again (a rerun after an interruption): it stands
+                return {"period": period, "status": rows[0]["status"], "approved_by": rows[0]["approved_by"],
+                        "run_id": rows[0]["run_id"], "already": True}  # fmt: skip
         state = _require_status(con, period, "calculated", "approved")
-        if state["calculated_by"] == by:
-            raise LifecycleError(
-                f"period {period} was calculated by {by!r}; a second person must approve it"
-            )
+        try:  # the one place the four-eyes rule is decided, for the CLI and Airflow alike
+            by = identity.second_person(state["calculated_by"], by, period)
+        except inputs.InputError as err:
+            raise LifecycleError(str(err)) from err
         with transaction(con):
             run_sql(con, "loads/approval", {"period": period, "run_id": state["run_id"], "by": by, "now": now})
     return {"period": period, "status": "approved", "approved_by": by, "run_id": state["run_id"]}
@@ -58,56 +74,123 @@ def approve_period(warehouse_path: Path, period: str, by: str) -> dict:
 
 def close_period(warehouse_path: Path, period: str, by: str, snapshots: Path | None) -> dict:
     """Pay out, freeze and publish an approved period (`snapshots=None`: no snapshot file,
-    for property tests that close thousands of periods)."""
+    for property tests that close thousands of periods).
+
+    Resumable: a period left `closed` with its snapshot unpublished (a close killed after its
+    first step) is finished by running the close again; a fully closed period is reported as
+    it is."""
+    period = inputs.period(period)
+    try:
+        by = identity.person(by, "closer's user name")
+    except inputs.InputError as err:
+        raise LifecycleError(str(err)) from err
     now = datetime.now(UTC).replace(tzinfo=None)
+    target = snapshots / f"warehouse-{period}.duckdb" if snapshots else None
     with warehouse(warehouse_path) as con:
-        state = _require_status(con, period, "approved", "closed")
-        current = query(con, "checks/period_inputs_fingerprint", {"period": period})[0]["fingerprint"]
-        if current != state["inputs_sha256"]:
-            raise LifecycleError(
-                f"period {period}: inputs changed since calculation {state['run_id']} was approved; "
-                "recalculate and approve again"
-            )
-        missing_fx = query(con, "checks/payout_fx_missing", {"period": period})
-        if missing_fx:
-            listed = "\n".join(f"  - {r['rule']}: {r['subject']}: {r['detail']}" for r in missing_fx)
-            raise LifecycleError(f"period {period} cannot close: payouts need FX rates\n{listed}")
-        with transaction(con):
-            payout = {"period": period, "run_id": f"close/{period}", "now": now}
-            run_sql(con, "marts/ledger_payouts", payout)
-            run_sql(con, "marts/payout_instructions", payout)
-            run_sql(con, "loads/period_close", {"period": period})
-        snapshot = snapshots / f"warehouse-{period}.duckdb" if snapshots else Path("unpublished")
-        digest = publish_snapshot(con, snapshot) if snapshots else "-"
-        with transaction(con):
-            run_sql(
-                con, "loads/period_snapshot",
-                {"period": period, "run_id": state["run_id"], "by": by, "now": now,
-                 "snapshot_path": str(snapshot), "snapshot_sha256": digest},
-            )  # fmt: skip
+        rows = query(con, "marts/period_state", {"period": period})
+        status = rows[0]["status"] if rows else "open"
+        if status != "closed":
+            state = _require_status(con, period, "approved", "closed")
+            current = query(con, "checks/period_inputs_fingerprint", {"period": period})[0]["fingerprint"]
+            if current != state["inputs_sha256"]:
+                raise LifecycleError(
+                    f"period {period}: inputs changed since calculation {state['run_id']} was approved; "
+                    "recalculate and approve again"
+                )
+            missing_fx = query(con, "checks/payout_fx_missing", {"period": period})
+            if missing_fx:
+                listed = "\n".join(f"  - {r['rule']}: {r['subject']}: {r['detail']}" for r in missing_fx)
+                raise LifecycleError(f"period {period} cannot close: payouts need FX rates\n{listed}")
+            with transaction(con):  # step 1: money and the close row, all or nothing
+                payout = {"period": period, "run_id": f"close/{period}", "now": now}
+                run_sql(con, "marts/ledger_payouts", payout)
+                run_sql(con, "marts/payout_instructions", payout)
+                run_sql(con, "loads/ledger_accounts", {})
+                run_sql(con, "loads/period_close", {
+                    "period": period, "run_id": state["run_id"], "by": by, "now": now,
+                    "snapshot_path": str(target) if target else "unpublished",
+                })  # fmt: skip
+                # What this period's amounts (and the corrections it paid) were settled with:
+                # later calculations restate it only when that changes.
+                run_sql(con, "loads/restatement_baseline",
+                        {"period": period, "inputs_sha256": restatement_digest(con, period), "now": now})  # fmt: skip
+        close = query(con, "marts/period_close_row", {"period": period})
+        if not close:  # closed by a warehouse older than migration 010, or by hand
+            raise LifecycleError(f"period {period} is closed but has no close row; restore it from its snapshot")
+        close = close[0]
+        if close["snapshot_sha256"] is None:
+            if target is None:
+                digest, path = "-", "unpublished"
+            else:  # steps 2 and 3 (again, after a kill)
+                digest, path = _publish(con, target), str(target)
+            with transaction(con):
+                run_sql(con, "loads/period_snapshot", {"period": period, "snapshot_sha256": digest, "snapshot_path": path})
+            close = query(con, "marts/period_close_row", {"period": period})[0]
         balances = query(con, "marts/holder_balances", {"period": period})
     paid = sum((b["paid_out"] or 0) for b in balances)
     carried = sum((b["closing"] or 0) for b in balances)
-    return {"period": period, "status": "closed", "snapshot": str(snapshot), "paid_out": paid, "carried_forward": carried}
+    return {"period": period, "status": "closed", "snapshot": close["snapshot_path"],
+            "snapshot_sha256": close["snapshot_sha256"], "closed_by": close["closed_by"],
+            "paid_out": paid, "carried_forward": carried}  # fmt: skip
 
 
-def publish_snapshot(con, target: Path) -> str:
-    """Copy the whole warehouse into its own file and make it read-only on disk.
+def publish_pending_snapshot(warehouse_path: Path, period: str, snapshots: Path) -> dict:
+    """Finish a close whose snapshot was not published (`tributary period snapshot`)."""
+    period = inputs.period(period)
+    with warehouse(warehouse_path, read_only=True) as con:
+        close = query(con, "marts/period_close_row", {"period": period})
+    if not close:
+        raise LifecycleError(f"period {period} is not closed; `tributary period close` publishes its snapshot")
+    return close_period(warehouse_path, period, by=close[0]["closed_by"], snapshots=snapshots)
+
+
+def _fsync_dir(folder: Path) -> None:
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _publish(con, target: Path) -> str:
+    """Copy the whole warehouse into `target`, read-only: written under a temporary name,
+    fsynced, made read-only, then renamed, so the snapshot's name only ever holds a complete,
+    unwritable file; a killed publish leaves a temporary file that the next one replaces.
 
     A copy, not the live file: auditors can keep it open for as long as they like while the
     pipeline goes on writing the warehouse, and file permissions keep it unwritable."""
     target.parent.mkdir(parents=True, exist_ok=True)
-    if target.exists():
-        os.chmod(target, stat.S_IWUSR | stat.S_IRUSR)
-        target.unlink()
+    tmp = target.with_name(f".{target.name}.partial")
+    for leftover in (tmp, tmp.with_name(tmp.name + ".wal")):
+        if leftover.exists():
+            os.chmod(leftover, stat.S_IWUSR | stat.S_IRUSR)
+            leftover.unlink()
     db_name = query(con, "marts/current_database")[0]["name"]
-    con.execute(f"ATTACH '{_sql_path(target)}' AS period_snapshot")
+    con.execute(f"ATTACH '{_sql_path(tmp)}' AS period_snapshot")
     try:
         con.execute(f"COPY FROM DATABASE {db_name} TO period_snapshot")
     finally:
         con.execute("DETACH period_snapshot")
-    os.chmod(target, stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH)
-    return hashlib.sha256(target.read_bytes()).hexdigest()
+    with open(tmp, "rb+") as f:
+        os.fsync(f.fileno())
+    os.chmod(tmp, stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH)
+    digest = _sha256(tmp)
+    os.replace(tmp, target)  # replaces a stale snapshot of an earlier, killed publish
+    _fsync_dir(target.parent)
+    return digest
+
+
+def publish_snapshot(con, target: Path) -> str:
+    """A read-only copy of the warehouse at `target` (see _publish); its sha256."""
+    return _publish(con, target)
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
 
 
 def _sql_path(path: Path) -> str:
@@ -118,50 +201,108 @@ def _sql_path(path: Path) -> str:
     return text
 
 
-def restore_snapshot(warehouse_path: Path, snapshot: Path, expected_sha256: str | None = None) -> dict:
+def _closed_periods(path: Path) -> list[str]:
+    """The closed periods of a warehouse file, or LifecycleError if it is not one."""
+    try:
+        with warehouse(path, read_only=True) as snap:
+            return [r["period"] for r in query(snap, "marts/closed_periods_in", {})]
+    except duckdb.Error as err:
+        first = str(err).splitlines()[0][:200]
+        raise LifecycleError(f"{path} is not a DuckDB database of Tributary ({first})") from None
+
+
+def restore_snapshot(warehouse_path: Path, snapshot: Path, expected_sha256: str | None = None,
+                     statements_root: Path | None = None) -> dict:  # fmt: skip
     """Put a closed period's snapshot back as the live warehouse (after a lost or damaged file).
 
-    The snapshot is checked against the digest recorded at close (from the live warehouse when
-    it still opens, else `expected_sha256`); the file it replaces is kept beside it, never
-    deleted. Everything after that close (later ingests, calculations) must be redone: the
-    ingest watermark in the snapshot makes the next ingest run catch the missed windows up."""
+    The snapshot must match the digest recorded at close: the live warehouse's record when it
+    still opens (then `expected_sha256`, if given, must agree with it), else `expected_sha256`.
+    The new warehouse is built aside (`warehouse.duckdb.restoring`): the close row gets its
+    digest back, and the period's statement hashes are re-recorded from what the snapshot
+    renders (the snapshot was taken before the final statements were recorded), so `statements
+    verify` checks the files on disk against the restored state. The live file is then kept
+    as `warehouse.duckdb.before-restore-<time>` (a hard link) and replaced by one rename: a
+    kill at any instant leaves the old warehouse or the restored one, never neither."""
+    from settlement import statements  # the statements module imports reportlab: only here
+
     snapshot, warehouse_path = Path(snapshot), Path(warehouse_path)
     if not snapshot.is_file():
         raise LifecycleError(f"no snapshot at {snapshot}")
-    digest = hashlib.sha256(snapshot.read_bytes()).hexdigest()
-    with warehouse(snapshot, read_only=True) as snap:
-        closed = query(snap, "marts/closed_periods_in", {})
+    if expected_sha256 is not None and not _is_sha256(expected_sha256):
+        raise LifecycleError(f"--sha256 {expected_sha256!r} is not a sha256 digest (64 hexadecimal digits)")
+    digest = _sha256(snapshot)
+    closed = _closed_periods(snapshot)
     if not closed:
         raise LifecycleError(f"{snapshot} holds no closed period; it is not a period snapshot")
-    period = closed[-1]["period"]
-    if expected_sha256 is None and warehouse_path.exists():
+    period = closed[-1]
+    recorded = None
+    if warehouse_path.exists():
         try:
             with warehouse(warehouse_path, read_only=True) as live:
-                recorded = query(live, "marts/period_snapshot", {"period": period})
-            expected_sha256 = recorded[0]["snapshot_sha256"] if recorded else None
+                rows = query(live, "marts/period_snapshot", {"period": period})
+            recorded = rows[0]["snapshot_sha256"] if rows else None
         except duckdb.Error:  # the live file is what we are replacing; it may well not open
-            expected_sha256 = None
-    if expected_sha256 is None:
+            recorded = None
+    if recorded is not None and expected_sha256 is not None and expected_sha256.lower() != recorded:
+        raise LifecycleError(
+            f"--sha256 {expected_sha256} is not the digest recorded at the close of {period} ({recorded}); "
+            "the live warehouse's record wins: restore refused"
+        )
+    expected = recorded or (expected_sha256.lower() if expected_sha256 else None)
+    if expected is None:
         raise LifecycleError(
             f"no recorded sha256 for the {period} snapshot (the live warehouse does not open); "
             "pass the one from the close (statements' period_summary or `tributary audit snapshot`)"
         )
-    if digest != expected_sha256:
-        raise LifecycleError(f"{snapshot}: sha256 {digest} differs from the recorded {expected_sha256}")
-    kept = None
-    if warehouse_path.exists():
-        kept = warehouse_path.with_name(f"{warehouse_path.name}.before-restore-{datetime.now(UTC):%Y%m%dT%H%M%SZ}")
-        warehouse_path.replace(kept)
-        wal = warehouse_path.with_name(warehouse_path.name + ".wal")
-        if wal.exists():
-            wal.replace(kept.with_name(kept.name + ".wal"))
+    if digest != expected:
+        raise LifecycleError(f"{snapshot}: sha256 {digest} differs from the recorded {expected}")
+
+    now = datetime.now(UTC)
     tmp = warehouse_path.with_name(warehouse_path.name + ".restoring")
-    tmp.write_bytes(snapshot.read_bytes())
+    for leftover in (tmp, tmp.with_name(tmp.name + ".wal")):
+        leftover.unlink(missing_ok=True)
+    with open(snapshot, "rb") as src, open(tmp, "wb") as dst:
+        shutil.copyfileobj(src, dst, 1 << 20)
+        dst.flush()
+        os.fsync(dst.fileno())
     os.chmod(tmp, stat.S_IRUSR | stat.S_IWUSR | stat.S_IRGRP)
-    tmp.replace(warehouse_path)
-    now = datetime.now(UTC).replace(tzinfo=None)
-    with warehouse(warehouse_path) as con, transaction(con):
-        # The snapshot is taken just before its own close row is written: put that row back.
-        run_sql(con, "loads/period_snapshot_restored",
-                {"period": period, "snapshot_path": str(snapshot), "snapshot_sha256": digest, "now": now})  # fmt: skip
-    return {"period": period, "restored_from": str(snapshot), "sha256": digest, "previous_file_kept_as": str(kept)}
+    kept = warehouse_path.with_name(f"{warehouse_path.name}.before-restore-{now:%Y%m%dT%H%M%S%fZ}")
+    _MIGRATED.discard(str(tmp.resolve()))  # a fresh copy: bring it to this code's schema
+    with warehouse(tmp) as con:
+        with transaction(con):
+            run_sql(con, "loads/period_snapshot_restored", {
+                "period": period, "snapshot_path": str(snapshot), "snapshot_sha256": digest,
+                "now": now.replace(tzinfo=None), "kept_as": str(kept) if warehouse_path.exists() else None,
+            })  # fmt: skip
+        if query(con, "marts/statement_files_recorded", {"period": period}):
+            statements.record_rendered(con, period)
+        con.execute("CHECKPOINT")
+    with open(tmp, "rb+") as f:
+        os.fsync(f.fileno())
+    if warehouse_path.exists():
+        _checkpoint_or_move_wal(warehouse_path, kept)
+        os.link(warehouse_path, kept)
+    os.replace(tmp, warehouse_path)
+    _fsync_dir(warehouse_path.parent)
+    return {"period": period, "restored_from": str(snapshot), "sha256": digest,
+            "previous_file_kept_as": str(kept) if kept.exists() else None}  # fmt: skip
+
+
+def _checkpoint_or_move_wal(live: Path, kept: Path) -> None:
+    """The live file's write-ahead log must not be replayed onto the restored file: fold it in
+    (CHECKPOINT) when the file opens, else move it next to the kept copy."""
+    wal = live.with_name(live.name + ".wal")
+    if not wal.exists():
+        return
+    try:
+        con = duckdb.connect(str(live))
+        con.execute("CHECKPOINT")
+        con.close()
+    except duckdb.Error:
+        pass
+    if wal.exists():
+        os.replace(wal, kept.with_name(kept.name + ".wal"))
+
+
+def _is_sha256(text: str) -> bool:
+    return len(text) == 64 and all(c in "0123456789abcdefABCDEF" for c in text)

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import duckdb
 
+from settlement import inputs
 from settlement.warehouse import WarehouseError, query, run_sql, sql_text, transaction
 
 
@@ -92,6 +93,7 @@ def register_platform(con: duckdb.DuckDBPyConnection, platform_id: str, name: st
 
 def register_contract(con: duckdb.DuckDBPyConnection, contract: Contract) -> None:
     check_attribution_terms(contract)
+    inputs.currency(contract.currency, f"contract {contract.contract_id} v{contract.version}: currency")
     params = asdict(contract)
     params.update({k: str(v) for k, v in params.items() if isinstance(v, Decimal)})
     params["shares_policy_json"] = json.dumps(params.pop("shares_policy"), sort_keys=True)
@@ -100,13 +102,28 @@ def register_contract(con: duckdb.DuckDBPyConnection, contract: Contract) -> Non
 
 
 def register_fx_rate(
-    con: duckdb.DuckDBPyConnection, period: str, from_currency: str, to_currency: str, rate: Decimal, source: str
+    con: duckdb.DuckDBPyConnection, period: str, from_currency: str, to_currency: str, rate: Decimal | str, source: str
 ) -> None:
-    if rate <= 0:
-        raise WarehouseError(f"FX rate {from_currency}/{to_currency} for {period} must be positive, got {rate}")
+    """One rate per currency pair and period. Refused (InputError, naming the rule): a period
+    that is not YYYY-MM, a code outside ISO 4217, the same currency twice, a rate that is not
+    positive and finite with at most 8 decimals, an empty source, and any change to a closed
+    period's rates: a correction is a new rate in an open period."""
+    period = inputs.period(period)
+    from_currency = inputs.currency(from_currency, "--from")
+    to_currency = inputs.currency(to_currency, "--to")
+    if from_currency == to_currency:
+        raise inputs.InputError(f"--from and --to are both {from_currency}: a rate converts between two different currencies")
+    rate = inputs.fx_rate(rate)
+    if not str(source or "").strip():
+        raise inputs.InputError("--source is empty: say where the rate comes from (e.g. 'ECB reference 2026-10-30')")
+    if query(con, "marts/period_is_closed", {"period": period})[0]["closed"]:
+        raise inputs.InputError(
+            f"period {period} is closed: its FX rates are fixed; a correction is a new rate in an open period"
+        )
     run_sql(
         con, "loads/ref_fx_rate",
-        {"period": period, "from_currency": from_currency, "to_currency": to_currency, "rate": str(rate), "source": source},
+        {"period": period, "from_currency": from_currency, "to_currency": to_currency, "rate": str(rate),
+         "source": source.strip()},
     )  # fmt: skip
 
 

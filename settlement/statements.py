@@ -21,6 +21,7 @@ import csv
 import hashlib
 import io
 import json
+import os
 import re
 import sys
 import unicodedata
@@ -32,7 +33,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from settlement import dsr, finance_report
+from settlement import dsr, finance_report, inputs
 from settlement.warehouse import query, run_sql, transaction, warehouse
 
 LINE_COLUMNS = [
@@ -40,12 +41,15 @@ LINE_COLUMNS = [
     "title", "composer", "right_type", "n_generations", "output_royalty", "training_royalty",
     "amount", "currency",
 ]  # fmt: skip
+# One row per generation that drew on a work (its output royalty) and one per statement line
+# for the training royalty; `amount` is the line's cents divided over its rows, so a holder's
+# rows sum to the statement to the cent. Read from settlement.generation_amounts.
 GENERATION_COLUMNS = [
-    "statement_number", "period", "rights_holder_id", "platform_id", "generation_id", "created_at",
-    "territory", "work_id", "iswc", "isrc", "right_type", "attribution_share", "right_weight",
-    "holder_split", "output_royalty", "currency", "attribution_run_id",
+    "statement_number", "period", "rights_holder_id", "platform_id", "royalty", "generation_id", "created_at",
+    "territory", "work_id", "iswc", "isrc", "right_type", "revenue_amount", "revenue_currency", "fx_rate",
+    "fee", "generation_pool", "attribution_share", "right_weight", "holder_split", "exact_royalty", "amount",
+    "currency", "attribution_run_id",
 ]  # fmt: skip
-PERIOD_RE = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
 # A file name is at most 255 bytes on common file systems; non-Latin names take 3 bytes a
 # character in UTF-8, and the longest name built from an id (the DSR file) adds ~60 bytes.
 MAX_NAME_BYTES = 96
@@ -80,9 +84,7 @@ def statement_number(period: str, rights_holder_id: str) -> str:
 
 
 def _period_start(period: str) -> date:
-    if not PERIOD_RE.match(period):
-        raise ValueError(f"period {period!r} is not YYYY-MM")
-    return date(int(period[:4]), int(period[5:]), 1)
+    return inputs.period_start(period)
 
 
 def _period_end(period: str) -> date:
@@ -142,6 +144,16 @@ def _account(rows: list[dict]) -> dict:
     }  # fmt: skip
 
 
+def holder_rows(con, period: str, rights_holder_id: str) -> tuple[list[dict], list[dict]]:
+    """The rows of a holder's statement CSV and per-generation CSV, as written to the files."""
+    ids = {"statement_number": statement_number(period, rights_holder_id), "period": period,
+           "rights_holder_id": rights_holder_id}  # fmt: skip
+    params = {"period": period, "rights_holder_id": rights_holder_id}
+    lines = [ids | r for r in query(con, "marts/holder_statement_lines", params)]
+    generations = [ids | r for r in query(con, "marts/statement_generations", params)]
+    return lines, generations
+
+
 def render_period(con, period: str, progress: bool | None = None) -> list[Rendered]:
     """Every file of a calculated period, rendered in memory from the warehouse.
 
@@ -171,17 +183,18 @@ def render_period(con, period: str, progress: bool | None = None) -> list[Render
         number = statement_number(period, hid)
         folder = f"{period_dir}/{holder_dir_name(hid)}"
         tag = f"{period_dir}_{holder_dir_name(hid)}"
-        ids = {"statement_number": number, "period": period, "rights_holder_id": hid}
         params = {"period": period, "period_start": start, "rights_holder_id": hid}
-        lines = [ids | r for r in query(con, "marts/holder_statement_lines", params)]
+        lines, generations = holder_rows(con, period, hid)
         works = query(con, "marts/statement_works", params)
-        generations = [ids | r for r in query(con, "marts/statement_generations", params)]
         account = _account(query(con, "marts/statement_account", params))
         lines_total = sum((r["amount"] for r in lines), Decimal("0.00"))
         if lines_total != account["earned"]:
             # The statement must never show a total that the ledger does not hold.
             raise RuntimeError(f"holder {hid}: statement lines sum to {lines_total}, the ledger's "
                                f"earnings for {period} to {account['earned']}")  # fmt: skip
+        detail_total = sum((r["amount"] for r in generations), Decimal("0.00"))
+        if detail_total != sum((r["amount"] for r in query(con, "marts/holder_statement_total", params)), Decimal("0.00")):
+            raise RuntimeError(f"holder {hid}: per-generation rows sum to {detail_total}, not to the statement")
         platforms = sorted({r["platform_id"] for r in lines})
         pdf = render_pdf(
             holder=holder, period=period, period_start=start, period_end=_period_end(period),
@@ -251,41 +264,50 @@ def _quiet(progress: bool | None) -> bool | None:
 def build_statements(
     warehouse_path: Path, out_root: Path, period: str, progress: bool | None = None
 ) -> dict:
-    """Write every file of a calculated period and record their sha256 in the warehouse."""
+    """Write every file of a calculated period and record their sha256 in the warehouse.
+
+    Killed at any instant, a rerun completes it: each file is written aside, fsynced and renamed
+    (a name only ever holds a whole file), and the hashes are recorded in one transaction after
+    every file is in place."""
     out_root = Path(out_root)
+    period = inputs.period(period)
     with warehouse(warehouse_path) as con:
-        run_id = (query(con, "marts/finance_period", {"period": period}) or [{"run_id": None}])[0][
-            "run_id"
-        ]
         files = render_period(con, period, progress)
         for f in files:
             path = _inside(out_root, f.path)
             path.parent.mkdir(parents=True, exist_ok=True)
-            # write then rename: a reader (or a crash) never sees half a statement
-            partial = path.with_name(path.name + ".partial")
-            partial.write_bytes(f.data)
+            partial = path.with_name(f".{path.name}.partial")
+            with open(partial, "wb") as handle:
+                handle.write(f.data)
+                handle.flush()
+                os.fsync(handle.fileno())
             partial.replace(path)
-        with transaction(con):
-            run_sql(con, "marts/statement_files_clear", {"period": period})
-            for f in files:
-                params = {
-                    "period": period,
-                    "kind": f.kind,
-                    "path": f.path,
-                    "sha256": f.sha256,
-                    "run_id": run_id,
-                }
-                if f.rights_holder_id:
-                    run_sql(
-                        con,
-                        "loads/statement_file",
-                        params | {"rights_holder_id": f.rights_holder_id},
-                    )
-                else:
-                    run_sql(con, "marts/statement_period_file", params)
+        _record(con, period, files)
     holders = {f.rights_holder_id for f in files if f.rights_holder_id}
     return {"period": period, "folder": str(out_root / safe_name(period)), "statements": len(holders),
             "files": len(files)}  # fmt: skip
+
+
+def _record(con, period: str, files: list[Rendered]) -> None:
+    """Replace the period's recorded file hashes with those of `files`, in one transaction."""
+    run_id = (query(con, "marts/finance_period", {"period": period}) or [{"run_id": None}])[0]["run_id"]
+    with transaction(con):
+        run_sql(con, "marts/statement_files_clear", {"period": period})
+        for f in files:
+            params = {"period": period, "kind": f.kind, "path": f.path, "sha256": f.sha256, "run_id": run_id}
+            if f.rights_holder_id:
+                run_sql(con, "loads/statement_file", params | {"rights_holder_id": f.rights_holder_id})
+            else:
+                run_sql(con, "marts/statement_period_file", params)
+
+
+def record_rendered(con, period: str) -> int:
+    """Record the hashes of what the warehouse renders for `period`, without writing files: a
+    restored snapshot was taken before its period's final statements were recorded, and this
+    puts their hashes back so `statements verify` checks the files on disk against it."""
+    files = render_period(con, period, progress=False)
+    _record(con, period, files)
+    return len(files)
 
 
 def verify_statements(
@@ -294,6 +316,7 @@ def verify_statements(
     """Re-render the period (read-only) and compare with the stored sha256 and the files on
     disk. `ok` is False if any file differs, is missing, or was recorded but not rebuilt."""
     out_root = Path(out_root)
+    period = inputs.period(period)
     with warehouse(warehouse_path, read_only=True) as con:
         files = render_period(con, period, progress)
         recorded = {

@@ -26,7 +26,8 @@ DATA_TABLES = [
     "ref.training_manifest", "ref.fx_rates", "raw.generations", "attribution.shares", "attribution.runs",
     "attribution.rejections", "settlement.periods", "settlement.pools", "settlement.holder_totals",
     "settlement.statement_lines", "settlement.approvals", "settlement.closes", "settlement.settled_generations",
-    "settlement.adjustments", "settlement.payout_instructions", "ledger.postings",
+    "settlement.adjustments", "settlement.payout_instructions", "ledger.postings", "ledger.accounts",
+    "settlement.generation_amounts", "settlement.restatement_baselines", "settlement.restatement_inputs",
 ]  # fmt: skip
 
 
@@ -91,7 +92,7 @@ def test_no_cent_appears_or_vanishes(db, n_works, n_generations, n_holders, seed
         # one holder is paid in euros: payouts convert at each period's USD/EUR rate
         con.execute("UPDATE ref.rights_holders SET payout_currency = 'EUR' WHERE rights_holder_id = 'RH00'")
         for month in ("2026-10", "2026-11"):
-            register_fx_rate(con, month, "USD", "EUR", 1 / fx, "test")
+            register_fx_rate(con, month, "USD", "EUR", (1 / fx).quantize(Decimal("1e-8")), "test")
 
     october = calculate_period(db, "2026-10", run_id="c10", by="alice")
     # every level sums to its parent: pool -> holders -> statement lines, and each holder's

@@ -24,7 +24,7 @@ from settlement_fixtures import seed_warehouse, table
 
 from settlement import statements
 from settlement.calculate import calculate_period
-from settlement.warehouse import warehouse
+from settlement.warehouse import run_sql, warehouse
 
 PERIOD = "2026-10"
 EVIL = "../../etc/passwd"
@@ -74,6 +74,7 @@ def period(tmp_path_factory):
             "VALUES (?, ?, ?, CAST(? AS DECIMAL(38, 2)), 'USD', ?, 'test', ?)",
             [[*p, datetime(2026, 11, 1)] for p in postings],
         )
+        run_sql(con, "loads/ledger_accounts", {})  # as every posting writer does: the chart of accounts
         con.execute(
             "INSERT INTO settlement.approvals VALUES (?, 'calc-1', 'bob', ?)",
             [PERIOD, datetime(2026, 11, 2)],
@@ -178,18 +179,22 @@ def test_pdf_is_not_blank_and_its_totals_equal_the_csv_and_the_ledger(period):
     assert dark > 0.02 and ImageStat.Stat(image).stddev[0] > 20
 
 
-def test_generation_detail_adds_up_to_the_output_royalty(period):
+def test_generation_detail_adds_up_to_the_statement(period):
+    """Per-generation rows (output royalty per generation, training royalty per line) add up
+    to each statement line: their cents exactly, their exact values to the line's royalties."""
     for path in _files(period["out"], "generations_*.csv"):
-        detail = defaultdict(Decimal)
+        cents, exact = defaultdict(Decimal), defaultdict(Decimal)
         for r in _csv(path):
-            detail[(r["platform_id"], r["work_id"], r["right_type"])] += Decimal(
-                r["output_royalty"]
-            )
+            key = (r["platform_id"], r["work_id"], r["right_type"])
+            cents[key] += Decimal(r["amount"])
+            exact[key] += Decimal(r["exact_royalty"])
         lines = _csv(path.parent / path.name.replace("generations_", "statement_"))
         for r in lines:
-            got = detail.get((r["platform_id"], r["work_id"], r["right_type"]), Decimal(0))
+            key = (r["platform_id"], r["work_id"], r["right_type"])
+            assert cents[key] == Decimal(r["amount"]), r
+            royalty = Decimal(r["output_royalty"]) + Decimal(r["training_royalty"])
             # each detail value is rounded to 9 decimals, the line's to 6
-            assert abs(got - Decimal(r["output_royalty"])) < Decimal("0.000002"), r
+            assert abs(exact[key] - royalty) < Decimal("0.000002"), r
 
 
 # --- DSR ----------------------------------------------------------------------------------

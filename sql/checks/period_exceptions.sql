@@ -1,18 +1,13 @@
 -- Everything that stops a period from being calculated, one row per exception.
 -- Params: $period (YYYY-MM), $period_start (DATE).
 WITH period_generations AS (
-    SELECT * FROM staging.generations WHERE period = $period
+    SELECT * FROM staging.generations_in($period)
 ),
 contracts AS (
-    SELECT * FROM ref.contracts
-    WHERE effective_from <= CAST($period_start AS DATE)
-      AND (effective_to IS NULL OR effective_to > CAST($period_start AS DATE))
-    QUALIFY row_number() OVER (PARTITION BY platform_id ORDER BY version DESC) = 1
+    SELECT * FROM staging.contracts_in_force($period)
 ),
 splits AS (
-    SELECT * FROM ref.splits
-    WHERE effective_from <= CAST($period_start AS DATE)
-      AND (effective_to IS NULL OR effective_to > CAST($period_start AS DATE))
+    SELECT * FROM staging.splits_in_force($period)
 ),
 earning_works AS (
     SELECT DISTINCT m.work_id

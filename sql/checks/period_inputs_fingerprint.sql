@@ -1,17 +1,28 @@
 -- A digest of everything a period's calculation reads. Same digest, same result: a rerun with
--- unchanged inputs can leave the existing calculation as it is.
+-- unchanged inputs can leave the existing calculation as it is, and a close refuses a period
+-- whose inputs changed since its approved calculation.
 -- Order-independent and streaming (count, xor and sum of 64-bit row hashes), so it costs one
--- scan even at 10^8 share rows; it detects change, it is not a tamper seal.
+-- scan of the month even at 10^8 share rows; it detects change, it is not a tamper seal.
+-- Earlier months are covered by what can change them after their close (restatements): how
+-- many generations they have (late arrivals add some), the late arrivals, the attribution runs
+-- and rejections, and the reference data, all read in full; their own rows are not rescanned,
+-- so the digest's cost does not grow with the warehouse's history.
 WITH period_generations AS (
-    SELECT * FROM staging.generations WHERE period <= $period  -- earlier periods: restatements
+    SELECT * FROM staging.generations_in($period)
 ),
 items AS (
-    SELECT hash('g', platform_id, generation_id, model_version, revenue_amount, revenue_currency) AS h
+    SELECT hash('g', platform_id, generation_id, model_version, revenue_amount, revenue_currency, territory) AS h
     FROM period_generations
     UNION ALL
     SELECT hash('s', s.platform_id, s.generation_id, s.work_id, s.share, s.run_id)
     FROM staging.shares AS s
     SEMI JOIN period_generations AS g USING (platform_id, generation_id)
+    UNION ALL
+    SELECT hash('e', count(*)) FROM staging.generations WHERE created_at < strptime($period, '%Y-%m')
+    UNION ALL
+    SELECT hash('l', platform_id, generation_id) FROM raw.late_arrivals
+    UNION ALL
+    SELECT hash('a', run_id, n_generations, n_rejected) FROM attribution.runs
     UNION ALL
     SELECT hash('r', platform_id, generation_id, run_id) FROM attribution.rejections
     UNION ALL
@@ -25,7 +36,7 @@ items AS (
     UNION ALL
     SELECT hash('m', model_version, example_index, work_id) FROM ref.training_manifest
     UNION ALL
-    SELECT hash('h', rights_holder_id, min_payout) FROM ref.rights_holders
+    SELECT hash('h', rights_holder_id, min_payout, payout_currency) FROM ref.rights_holders
 )
 SELECT sha256(CAST(count(*) AS VARCHAR) || '|' || CAST(coalesce(bit_xor(h), 0) AS VARCHAR)
               || '|' || CAST(coalesce(sum(CAST(h AS HUGEINT)), 0) AS VARCHAR)) AS fingerprint

@@ -1,1 +1,3 @@
-INSERT INTO settlement.closes VALUES ($period, $run_id, $by, $now, $snapshot_path, $snapshot_sha256);
+-- Close, step 3: the published snapshot's digest.
+UPDATE settlement.closes SET snapshot_sha256 = $snapshot_sha256, snapshot_path = $snapshot_path
+WHERE period = $period;

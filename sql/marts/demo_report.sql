@@ -11,7 +11,6 @@ SELECT
     (SELECT coalesce(sum(amount), 0) FROM settlement.holder_totals WHERE period = $period) AS total_paid,
     (SELECT count(DISTINCT rights_holder_id) FROM settlement.statement_files WHERE period = $period) AS statements,
     (SELECT coalesce(any_value(status), 'open') FROM settlement.periods WHERE period = $period) AS status,
-    (SELECT coalesce(sum(amount), 0) FROM ledger.postings
-     WHERE period = $period AND transaction_id LIKE 'payout/%' AND account LIKE 'payouts_due:%') AS paid_out,
-    (SELECT coalesce(sum(amount), 0) FROM ledger.postings
-     WHERE period <= $period AND account LIKE 'holder_payable:%') AS carried_forward;
+    (SELECT coalesce(-sum(amount), 0) FROM staging.holder_postings
+     WHERE period = $period AND transaction_id LIKE 'payout/%') AS paid_out,
+    (SELECT coalesce(sum(amount), 0) FROM staging.holder_postings WHERE period <= $period) AS carried_forward;

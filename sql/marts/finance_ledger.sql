@@ -1,7 +1,7 @@
 -- The period in the ledger, per currency, summed over every rights holder: what was owed at
 -- the start, earned, adjusted, paid out, and what is carried forward to the next period.
 WITH holders AS (
-    SELECT substr(account, length('holder_payable:') + 1) AS rights_holder_id, currency,
+    SELECT rights_holder_id, currency,
            coalesce(sum(amount) FILTER (WHERE period < $period), 0) AS opening,
            coalesce(sum(amount) FILTER (WHERE period = $period AND transaction_id NOT LIKE 'payout/%'
                                         AND transaction_id NOT LIKE 'adjust/%'
@@ -10,8 +10,8 @@ WITH holders AS (
                                         OR transaction_id LIKE 'reverse/adjust/%')), 0) AS adjusted,
            coalesce(-sum(amount) FILTER (WHERE period = $period AND transaction_id LIKE 'payout/%'), 0) AS paid_out,
            sum(amount) AS closing
-    FROM ledger.postings
-    WHERE account LIKE 'holder_payable:%' AND period <= $period
+    FROM staging.holder_postings
+    WHERE period <= $period
     GROUP BY ALL
 )
 SELECT currency, sum(opening) AS opening, sum(earned) AS earned, sum(adjusted) AS adjusted,

@@ -1,7 +1,7 @@
 -- The period's payouts (posted just before, in the ledger currency) converted into each
 -- holder's payout currency at the period's rate; the same currency converts at exactly 1.
 INSERT INTO settlement.payout_instructions
-SELECT p.period, substr(p.account, length('holder_payable:') + 1) AS rights_holder_id, p.currency,
+SELECT p.period, p.rights_holder_id, p.currency,
        -p.amount AS ledger_amount, h.payout_currency,
        CASE WHEN h.payout_currency = p.currency THEN 1 ELSE fx.rate END AS fx_rate,
        CASE WHEN h.payout_currency = p.currency THEN 'same currency' ELSE fx.source END AS fx_source,
@@ -9,8 +9,8 @@ SELECT p.period, substr(p.account, length('holder_payable:') + 1) AS rights_hold
        CAST(round(-p.amount * CASE WHEN h.payout_currency = p.currency THEN 1 ELSE fx.rate END, 2)
             AS DECIMAL(38, 2)) AS payout_amount,
        $run_id, $now
-FROM ledger.postings AS p
-JOIN ref.rights_holders AS h ON h.rights_holder_id = substr(p.account, length('holder_payable:') + 1)
+FROM staging.holder_postings AS p
+JOIN ref.rights_holders AS h USING (rights_holder_id)
 LEFT JOIN ref.fx_rates AS fx
        ON fx.period = p.period AND fx.from_currency = p.currency AND fx.to_currency = h.payout_currency
-WHERE p.period = $period AND p.transaction_id LIKE 'payout/%' AND p.account LIKE 'holder_payable:%';
+WHERE p.period = $period AND p.transaction_id LIKE 'payout/%';

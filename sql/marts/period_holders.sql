@@ -8,9 +8,9 @@ WITH earners AS (
     HAVING sum(amount) > 0
 ),
 payables AS (
-    SELECT substr(account, length('holder_payable:') + 1) AS rights_holder_id, currency
-    FROM ledger.postings
-    WHERE account LIKE 'holder_payable:%' AND period <= $period
+    SELECT rights_holder_id, currency
+    FROM staging.holder_postings
+    WHERE period <= $period
     GROUP BY ALL
     HAVING sum(amount) <> 0 OR count(*) FILTER (WHERE period = $period) > 0
 ),

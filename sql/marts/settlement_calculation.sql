@@ -4,8 +4,9 @@
 -- them (settlement_publish) or comparing them with a closed period (settlement_restatement)
 -- are separate steps, so a closed period can be recomputed without being touched.
 --
--- Money flow, per platform:
---   pool         = round(sum(revenue x pool_rate), 2)           (contract currency)
+-- Money flow, per platform (each generation's amounts go to calc_generations, which
+-- settlement_publish stores as settlement.generation_amounts: the one source every file reads):
+--   pool         = round(max(sum(revenue x fx x pool_rate + fee), minimum guarantee), 2)
 --   output part  = generation's pool share x attribution share   -> the attributed work
 --   training part= generation's pool share x residual share      -> spread pro rata over the
 --                  model's training manifest (by number of training examples of each work)
@@ -15,40 +16,60 @@
 -- DuckDB divides DECIMALs in DOUBLE, so nothing here divides money: pro rata uses HUGEINT.
 
 CREATE OR REPLACE TEMP TABLE calc_contracts AS
-SELECT * FROM ref.contracts
-WHERE effective_from <= CAST($period_start AS DATE)
-  AND (effective_to IS NULL OR effective_to > CAST($period_start AS DATE))
-QUALIFY row_number() OVER (PARTITION BY platform_id ORDER BY version DESC) = 1;
+SELECT * FROM staging.contracts_in_force($period);
 
--- Revenue is converted into the contract currency per generation at the period's rate (the
--- exceptions check has already stopped a period with a missing rate).
+-- Each generation's amounts, once: revenue converted into the contract currency at the period's
+-- rate (the exceptions check has already stopped a period with a missing rate), the pool
+-- (revenue x pool_rate + fee), the part that follows attribution and the part that does not.
 CREATE OR REPLACE TEMP TABLE calc_generations AS
-SELECT g.platform_id, g.generation_id, g.model_version, r.revenue,
-       CAST(CAST(r.revenue * c.pool_rate AS DECIMAL(38, 18)) + c.fee_per_generation AS DECIMAL(38, 18)) AS pool_exact,
-       CAST(CAST(CAST(r.revenue * c.pool_rate AS DECIMAL(38, 18)) + c.fee_per_generation AS DECIMAL(38, 18))
-            * (1 - c.training_share) AS DECIMAL(38, 18)) AS output_pool_exact
-FROM staging.generations AS g
-JOIN calc_contracts AS c USING (platform_id)
-LEFT JOIN ref.fx_rates AS fx
-  ON fx.period = $period AND fx.from_currency = g.revenue_currency AND fx.to_currency = c.currency
-CROSS JOIN LATERAL (
-    SELECT CASE WHEN g.revenue_currency = c.currency THEN CAST(g.revenue_amount AS DECIMAL(38, 18))
-                ELSE CAST(g.revenue_amount * fx.rate AS DECIMAL(38, 18)) END AS revenue
-) AS r
-WHERE g.period = $period AND (g.revenue_currency = c.currency OR fx.rate IS NOT NULL);
+WITH priced AS (
+    SELECT g.platform_id, g.generation_id, g.model_version, g.territory, g.revenue_amount, g.revenue_currency,
+           c.currency, c.pool_rate, c.fee_per_generation AS fee, c.training_share,
+           CASE WHEN g.revenue_currency = c.currency THEN CAST(1 AS DECIMAL(18, 8)) ELSE fx.rate END AS fx_rate
+    FROM staging.generations_in($period) AS g
+    JOIN calc_contracts AS c USING (platform_id)
+    LEFT JOIN ref.fx_rates AS fx
+      ON fx.period = $period AND fx.from_currency = g.revenue_currency AND fx.to_currency = c.currency
+    WHERE g.revenue_currency = c.currency OR fx.rate IS NOT NULL
+),
+pooled AS (
+    SELECT *, CAST(CAST(CAST(revenue_amount * fx_rate AS DECIMAL(38, 18)) * pool_rate AS DECIMAL(38, 18)) + fee
+                   AS DECIMAL(38, 18)) AS pool_exact,
+           CAST(revenue_amount * fx_rate AS DECIMAL(38, 18)) AS revenue
+    FROM priced
+),
+attributed AS (
+    SELECT s.platform_id, s.generation_id, sum(s.share) FILTER (WHERE NOT s.is_residual) AS output_share
+    FROM staging.shares AS s
+    SEMI JOIN pooled AS g USING (platform_id, generation_id)
+    GROUP BY ALL
+),
+split AS (
+    SELECT p.*, CAST(p.pool_exact * (1 - p.training_share) AS DECIMAL(38, 18)) AS output_pool_exact,
+           coalesce(a.output_share, 0) AS output_share
+    FROM pooled AS p
+    LEFT JOIN attributed AS a USING (platform_id, generation_id)
+)
+SELECT $period AS period, platform_id, generation_id, model_version, territory, revenue_amount,
+       revenue_currency, fx_rate, revenue, fee, pool_exact, output_pool_exact,
+       CAST(output_pool_exact * output_share AS DECIMAL(38, 18)) AS output_exact,
+       pool_exact - CAST(output_pool_exact * output_share AS DECIMAL(38, 18)) AS training_exact,
+       currency, $run_id AS run_id
+FROM split;
 
 -- A minimum guarantee tops the pool up; the top-up has no generation to follow, so it is
 -- training royalty of the platform's most used model version in the period.
 CREATE OR REPLACE TEMP TABLE calc_pools AS
 SELECT $period AS period, g.platform_id, c.contract_id, c.version AS contract_version, c.currency,
-       count(*) AS n_generations, sum(g.revenue) AS revenue, c.pool_rate,
+       count(*) AS n_generations, CAST(sum(g.revenue) AS DECIMAL(38, 6)) AS revenue, c.pool_rate,
        CAST(round(greatest(sum(g.pool_exact), c.minimum_guarantee), 2) AS DECIMAL(38, 2)) AS pool_amount,
        $run_id AS run_id,
+       CAST(sum(g.fee) AS DECIMAL(38, 6)) AS fees, c.training_share, c.minimum_guarantee,
        CAST(greatest(c.minimum_guarantee - sum(g.pool_exact), 0) AS DECIMAL(38, 18)) AS guarantee_top_up,
        mode(g.model_version ORDER BY g.model_version) AS main_model_version
 FROM calc_generations AS g
 JOIN calc_contracts AS c USING (platform_id)
-GROUP BY g.platform_id, c.contract_id, c.version, c.currency, c.pool_rate, c.minimum_guarantee;
+GROUP BY g.platform_id, c.contract_id, c.version, c.currency, c.pool_rate, c.minimum_guarantee, c.training_share;
 
 -- The output royalty: the part of each generation's pool that follows its attribution, summed
 -- per work as it streams (10^8 share rows are never materialised). A generation has one share
@@ -64,25 +85,17 @@ JOIN staging.shares AS s USING (platform_id, generation_id)
 WHERE NOT s.is_residual
 GROUP BY g.platform_id, s.work_id;
 
--- What attribution did not assign (the residual, or the whole generation where attribution
--- was rejected) becomes training royalty of the model version that made the generation.
+-- What attribution did not assign (the residual, the training share, or the whole generation
+-- where attribution was rejected) becomes training royalty of the model version that made the
+-- generation.
 CREATE OR REPLACE TEMP TABLE calc_residual AS
-WITH attributed AS (
-    SELECT platform_id, generation_id, sum(share) FILTER (WHERE NOT is_residual) AS output_share
-    FROM staging.shares
-    GROUP BY ALL
-)
 SELECT platform_id, model_version, sum(residual_exact) AS residual_exact
 FROM (
-    SELECT g.platform_id, g.model_version,
-           g.pool_exact - CAST(g.output_pool_exact * coalesce(a.output_share, 0) AS DECIMAL(38, 18)) AS residual_exact
-    FROM calc_generations AS g
-    LEFT JOIN attributed AS a USING (platform_id, generation_id)
+    SELECT platform_id, model_version, training_exact AS residual_exact FROM calc_generations
     UNION ALL
     SELECT platform_id, main_model_version, guarantee_top_up FROM calc_pools
 )
 GROUP BY ALL;
-
 CREATE OR REPLACE TEMP TABLE calc_training AS
 WITH manifest AS (
     SELECT model_version, work_id, count(*) AS n_examples,
@@ -115,64 +128,38 @@ rights AS (
     SELECT platform_id, 'publishing' AS right_type, publishing_weight AS weight, currency FROM calc_contracts
     UNION ALL
     SELECT platform_id, 'master', master_weight, currency FROM calc_contracts
-),
-splits AS (
-    SELECT * FROM ref.splits
-    WHERE effective_from <= CAST($period_start AS DATE)
-      AND (effective_to IS NULL OR effective_to > CAST($period_start AS DATE))
 )
 SELECT w.platform_id, s.rights_holder_id, w.work_id, r.right_type, r.currency,
-       CAST(CAST(w.output_exact * r.weight AS DECIMAL(38, 18)) * s.share AS DECIMAL(38, 18)) AS output_exact,
-       CAST(CAST(w.training_exact * r.weight AS DECIMAL(38, 18)) * s.share AS DECIMAL(38, 18)) AS training_exact,
+       staging.holder_part(w.output_exact, r.weight, s.share) AS output_exact,
+       staging.holder_part(w.training_exact, r.weight, s.share) AS training_exact,
        w.n_generations
 FROM per_work AS w
 JOIN rights AS r USING (platform_id)
-JOIN splits AS s ON s.work_id = w.work_id AND s.right_type = r.right_type;
+JOIN staging.splits_in_force($period) AS s ON s.work_id = w.work_id AND s.right_type = r.right_type;
 
+-- Holders' amounts: the pool in cents, by largest remainder (ties by holder id).
 CREATE OR REPLACE TEMP TABLE calc_holder_totals AS
-WITH totals AS (
-    SELECT platform_id, rights_holder_id, currency, sum(output_exact + training_exact) AS exact_amount
-    FROM calc_lines
-    GROUP BY ALL
-),
-floored AS (
-    SELECT *, CAST(floor(exact_amount * 100) AS HUGEINT) AS floor_cents,
-           exact_amount * 100 - floor(exact_amount * 100) AS remainder
-    FROM totals
-),
-ranked AS (
-    SELECT f.*,
-           CAST(p.pool_amount * 100 AS HUGEINT) - sum(f.floor_cents) OVER (PARTITION BY f.platform_id) AS deficit,
-           row_number() OVER (PARTITION BY f.platform_id ORDER BY f.remainder DESC, f.rights_holder_id) AS rnk
-    FROM floored AS f
-    JOIN calc_pools AS p ON p.platform_id = f.platform_id
-)
-SELECT $period AS period, platform_id, rights_holder_id, exact_amount,
-       CAST(floor_cents + CASE WHEN rnk <= deficit THEN 1 ELSE 0 END AS DECIMAL(38, 0))
-           * CAST(0.01 AS DECIMAL(3, 2)) AS amount,
-       currency, $run_id AS run_id
-FROM ranked;
-
-CREATE OR REPLACE TEMP TABLE calc_statement_lines AS
-WITH floored AS (
-    SELECT l.*, l.output_exact + l.training_exact AS exact_amount,
-           CAST(floor((l.output_exact + l.training_exact) * 100) AS HUGEINT) AS floor_cents,
-           (l.output_exact + l.training_exact) * 100 - floor((l.output_exact + l.training_exact) * 100) AS remainder
+WITH items AS (
+    SELECT l.platform_id AS grp, l.rights_holder_id AS tie, l.platform_id, l.rights_holder_id, l.currency,
+           sum(l.output_exact + l.training_exact) AS exact,
+           any_value(CAST(p.pool_amount * 100 AS HUGEINT)) AS target_cents
     FROM calc_lines AS l
-),
-ranked AS (
-    SELECT f.*,
-           CAST(h.amount * 100 AS HUGEINT)
-               - sum(f.floor_cents) OVER (PARTITION BY f.platform_id, f.rights_holder_id) AS deficit,
-           row_number() OVER (PARTITION BY f.platform_id, f.rights_holder_id
-                              ORDER BY f.remainder DESC, f.work_id, f.right_type) AS rnk
-    FROM floored AS f
+    JOIN calc_pools AS p USING (platform_id)
+    GROUP BY ALL
+)
+SELECT $period AS period, platform_id, rights_holder_id, exact AS exact_amount, amount, currency, $run_id AS run_id
+FROM staging.largest_remainder('items');
+
+-- Statement lines: each holder's amount in cents, by largest remainder (ties by work, right).
+CREATE OR REPLACE TEMP TABLE calc_statement_lines AS
+WITH items AS (
+    SELECT {'platform_id': l.platform_id, 'rights_holder_id': l.rights_holder_id} AS grp,
+           [l.work_id, l.right_type] AS tie, l.*, l.output_exact + l.training_exact AS exact,
+           CAST(h.amount * 100 AS HUGEINT) AS target_cents
+    FROM calc_lines AS l
     JOIN calc_holder_totals AS h
-      ON h.platform_id = f.platform_id AND h.rights_holder_id = f.rights_holder_id
+      ON h.platform_id = l.platform_id AND h.rights_holder_id = l.rights_holder_id
 )
 SELECT $period AS period, platform_id, rights_holder_id, work_id, right_type, output_exact, training_exact,
-       n_generations,
-       CAST(floor_cents + CASE WHEN rnk <= deficit THEN 1 ELSE 0 END AS DECIMAL(38, 0))
-           * CAST(0.01 AS DECIMAL(3, 2)) AS amount,
-       currency, $run_id AS run_id
-FROM ranked;
+       n_generations, amount, currency, $run_id AS run_id
+FROM staging.largest_remainder('items');

@@ -21,7 +21,7 @@ SELECT
          THEN memo ELSE '' END AS memo,
     currency,
     sum(amount) AS amount
-FROM ledger.postings
-WHERE account = 'holder_payable:' || $rights_holder_id AND period <= $period
+FROM staging.holder_postings
+WHERE rights_holder_id = $rights_holder_id AND period <= $period
 GROUP BY ALL
 ORDER BY section, platform_id, reference, memo, currency;

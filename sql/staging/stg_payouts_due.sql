@@ -4,10 +4,9 @@
 CREATE SCHEMA IF NOT EXISTS staging;
 CREATE OR REPLACE MACRO staging.payouts_due(through_period) AS TABLE
 WITH balances AS (
-    SELECT substr(p.account, length('holder_payable:') + 1) AS rights_holder_id, p.currency,
-           sum(p.amount) AS balance
-    FROM ledger.postings AS p
-    WHERE p.account LIKE 'holder_payable:%' AND p.period <= through_period
+    SELECT p.rights_holder_id, p.currency, sum(p.amount) AS balance
+    FROM staging.holder_postings AS p
+    WHERE p.period <= through_period
     GROUP BY ALL
 )
 SELECT b.rights_holder_id, b.currency, b.balance, h.payout_currency

@@ -1,0 +1,1 @@
+SELECT period, inputs_sha256 FROM settlement.restatement_baselines;
