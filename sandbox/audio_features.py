@@ -3,7 +3,7 @@
     audio (n_samples,) --librosa mel power--> dB relative to the excerpt's peak, clipped to
     [-top_db, 0] --> scaled linearly to [-1, 1] --> float32 (n_mels, frames)
 
-and back by Griffin-Lim (``librosa.feature.inverse.mel_to_audio``) with a fixed phase seed,
+and back by Griffin-Lim (``librosa.griffinlim``) with a fixed phase seed,
 so a generation renders to the same samples every time. Levels are relative to each
 excerpt's own peak: loudness never tells two works apart, only their spectra do.
 
@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import asdict, dataclass
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -89,10 +90,11 @@ def mel_to_audio(x: np.ndarray, settings: FeatureSettings | None = None) -> np.n
     x = np.clip(np.asarray(x, dtype=np.float32), -1.0, 1.0)
     db = (x - 1.0) * (s.top_db / 2)
     power = librosa.db_to_power(db)
-    # mel_to_audio in two steps, because its random_state cannot reach griffinlim.
-    magnitude = librosa.feature.inverse.mel_to_stft(
-        power, sr=s.sample_rate, n_fft=s.n_fft, power=2.0
-    )
+    # librosa.feature.inverse.mel_to_audio in two steps: its random_state cannot reach
+    # griffinlim, and its mel_to_stft solves a non-negative least-squares problem (0.45 s of
+    # the 0.6 s per excerpt) where the clipped pseudo-inverse of the mel basis gives the same
+    # round trip here (log-mel correlation 0.77 either way, measured on catalog excerpts).
+    magnitude = np.sqrt(np.maximum(_mel_pinv(s.sample_rate, s.n_fft, s.n_mels) @ power, 0.0))
     # The features drop librosa's last centred frame; Griffin-Lim needs it back to match
     # n_samples, and repeating the frame before is the least audible guess.
     n_stft = 1 + s.n_samples // s.hop_length
@@ -108,6 +110,13 @@ def mel_to_audio(x: np.ndarray, settings: FeatureSettings | None = None) -> np.n
     y = fit_length(y, s.n_samples)
     peak = float(np.abs(y).max())
     return (y / peak * 0.891).astype(np.float32) if peak > 0 else y
+
+
+@lru_cache(maxsize=4)
+def _mel_pinv(sample_rate: int, n_fft: int, n_mels: int) -> np.ndarray:
+    import librosa
+
+    return np.linalg.pinv(librosa.filters.mel(sr=sample_rate, n_fft=n_fft, n_mels=n_mels))
 
 
 def to_pcm16(audio: np.ndarray) -> np.ndarray:

@@ -101,7 +101,7 @@ class RenderSettings:
 
     @property
     def n_samples(self) -> int:
-        return int(round(self.sample_rate * self.seconds))
+        return round(self.sample_rate * self.seconds)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -213,7 +213,7 @@ def synthesize(pm, settings: RenderSettings, soundfont: Path = SOUNDFONT) -> np.
             "-g", str(settings.gain), "-r", str(settings.sample_rate),
             "-O", "float", "-E", "little", "-T", "raw", "-F", str(raw), str(soundfont), str(mid),
         ]  # fmt: skip
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+        proc = subprocess.run(cmd, check=False, capture_output=True, text=True, timeout=120)
         if proc.returncode != 0 or not raw.exists():
             raise RenderError(f"fluidsynth failed ({proc.returncode}): {proc.stderr[-300:]}")
         stereo = np.fromfile(raw, dtype="<f4").reshape(-1, 2)
@@ -277,7 +277,7 @@ def _render_one(job: tuple) -> dict:
         "file_sha256": file_sha256(path),
         "pcm_sha256": pcm_sha256(pcm),
         "sample_rate": settings.sample_rate,
-        "n_samples": int(len(pcm)),
+        "n_samples": len(pcm),
         "render_key": key,
         "cached": cached,
         "seconds": time.perf_counter() - t0,
