@@ -12,6 +12,7 @@ import json
 import logging
 import os
 import random
+import re
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
@@ -19,6 +20,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from email.utils import parsedate_to_datetime
 from pathlib import Path
+from urllib.parse import quote
 
 import pandas as pd
 import pyarrow as pa
@@ -49,6 +51,14 @@ class IngestError(RuntimeError):
 
 class AuthenticationError(IngestError):
     pass
+
+
+class HTTPStatusError(IngestError):
+    """The platform answered a status that is not retried (400, 403, 404...)."""
+
+    def __init__(self, status: int, message: str):
+        super().__init__(message)
+        self.status = status
 
 
 class ReconciliationError(IngestError):
@@ -168,8 +178,9 @@ class GenerationLogClient:
                         resp.headers.get("Retry-After"),
                     )
                 elif resp.status_code != 200:
-                    raise IngestError(
-                        f"platform {pid}: HTTP {resp.status_code} on {path}: {resp.text[:300]}"
+                    raise HTTPStatusError(
+                        resp.status_code,
+                        f"platform {pid}: HTTP {resp.status_code} on {path}: {resp.text[:300]}",
                     )
                 else:
                     self._respect_rate_limit(resp)
@@ -316,9 +327,9 @@ def validate(
         return Rejection("revenue_precision", f"{who}: revenue {amount} has more than 6 decimals")
     if currency not in KNOWN_CURRENCIES:
         return Rejection("unknown_currency", f"{who}: currency {currency!r} is not supported")
-    tokens = rec["output"].get("tokens") if isinstance(rec["output"], dict) else None
-    if not isinstance(tokens, list) or not tokens or not all(isinstance(t, int) for t in tokens):
-        return Rejection("bad_output", f"{who}: output.tokens must be a non-empty list of integers")
+    output = check_output(rec["output"], who)
+    if isinstance(output, Rejection):
+        return output
     territory = str(rec["territory"])
     if len(territory) != 2 or not territory.isalpha() or not territory.isupper():
         return Rejection(
@@ -330,11 +341,168 @@ def validate(
         "created_at": created.astimezone(UTC).replace(tzinfo=None),
         "style": str(rec["style"]),
         "prompt": rec.get("prompt"),
-        "output_tokens": tokens,
         "territory": territory,
         "revenue_amount": amount,
         "revenue_currency": currency,
+        **output,
     }
+
+
+# --- outputs: tokens or audio ----------------------------------------------------------------
+
+AUDIO_FORMATS = {"flac": (b"fLaC",), "wav": (b"RIFF", b"RIFX")}  # what the first bytes must be
+MAX_AUDIO_BYTES = 64 * 1024 * 1024
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+
+
+def _is_int(v) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def check_output(output, who: str) -> dict | Rejection:
+    """The output columns of a record, or why its output is unusable.
+
+    An output is either tokens (a non-empty list of integers) or audio (a file the platform
+    serves at /v1/generations/{id}/audio, described by sha256, bytes, format, sample_rate
+    and duration_s: docs/generation-log-api.yaml). The audio is fetched and checked later,
+    by fetch_audio_outputs; here only its description is."""
+    out = output if isinstance(output, dict) else {}
+    tokens, audio = out.get("tokens"), out.get("audio")
+    if tokens is not None and audio is not None:
+        return Rejection("bad_output", f"{who}: output has both tokens and audio; a record "
+                         "carries one of them")  # fmt: skip
+    none = {"output_kind": "tokens", "output_tokens": None, "output_audio_path": None,
+            "output_audio_sha256": None, "output_audio_bytes": None,
+            "output_audio_sample_rate": None, "output_audio_duration_s": None}  # fmt: skip
+    if audio is None:
+        if not isinstance(tokens, list) or not tokens or not all(_is_int(t) for t in tokens):
+            return Rejection("bad_output", f"{who}: output.tokens must be a non-empty list of "
+                             "integers (or output.audio must describe an audio file)")  # fmt: skip
+        return none | {"output_tokens": tokens}
+    if not isinstance(audio, dict):
+        return Rejection("bad_output", f"{who}: output.audio must be an object")
+    sha, size, fmt = audio.get("sha256"), audio.get("bytes"), audio.get("format")
+    rate, duration = audio.get("sample_rate"), audio.get("duration_s")
+    problem = (
+        "sha256 must be 64 lowercase hex digits" if not (isinstance(sha, str) and _SHA256.fullmatch(sha))
+        else f"bytes must be an integer in 1..{MAX_AUDIO_BYTES}" if not (_is_int(size) and 0 < size <= MAX_AUDIO_BYTES)
+        else f"format must be one of {sorted(AUDIO_FORMATS)}" if fmt not in AUDIO_FORMATS
+        else "sample_rate must be an integer in 8000..192000" if not (_is_int(rate) and 8000 <= rate <= 192000)
+        else "duration_s must be a number in (0, 3600]" if not (
+            isinstance(duration, int | float) and not isinstance(duration, bool) and 0 < duration <= 3600)
+        else None
+    )  # fmt: skip
+    if problem:
+        return Rejection("bad_output", f"{who}: output.audio.{problem}")
+    return none | {
+        "output_kind": "audio",
+        "output_audio_sha256": sha,
+        "output_audio_bytes": size,
+        "output_audio_sample_rate": rate,
+        "output_audio_duration_s": float(duration),
+        "_audio_format": fmt,  # where the file lands; not a column
+    }
+
+
+class AudioRejected(Exception):
+    def __init__(self, rule: str, reason: str):
+        super().__init__(reason)
+        self.rule, self.reason = rule, reason
+
+
+def audio_lake_path(platform_id: str, sha256: str, fmt: str) -> str:
+    """Where an audio output lives, relative to the lake: named by its content alone, never by
+    anything the platform named it."""
+    return f"audio/platform={platform_id}/{sha256}.{fmt}"
+
+
+def fetch_audio(client: GenerationLogClient, lake: Path, row: dict) -> str:
+    """Download a validated audio row's file into the lake (unless it is there already) and
+    return its lake-relative path; AudioRejected(rule, reason) if it cannot be had as
+    described. Short or broken bodies are retried like any transport fault; a full-size body
+    with another sha256 is fetched once more, then refused."""
+    gid, sha, size, fmt = (row["generation_id"], row["output_audio_sha256"],
+                           row["output_audio_bytes"], row["_audio_format"])  # fmt: skip
+    rel = audio_lake_path(client.endpoint.platform_id, sha, fmt)
+    dest = lake / rel
+    if dest.is_file() and dest.stat().st_size == size and _sha256(dest) == sha:
+        return rel  # content-addressed: the same bytes landed before
+    who = f"generation {gid!r}"
+    path = f"/v1/generations/{quote(gid, safe='')}/audio"
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dest.with_name(f".{dest.name}.{os.getpid()}.tmp")
+    wrong_sha = 0
+    rule, reason = "audio_unreachable", f"{who}: audio could not be fetched"
+    try:
+        for attempt in range(client.options.retries + 1):
+            try:
+                resp = client._get(path, stream=True)
+            except AuthenticationError:
+                raise
+            except HTTPStatusError as exc:
+                if exc.status == 404:
+                    raise AudioRejected("audio_missing", f"{who}: the platform has no audio "
+                                        f"file for it (HTTP 404 on {path})") from None  # fmt: skip
+                raise AudioRejected("audio_unreachable", f"{who}: {exc}") from None
+            except IngestError as exc:
+                raise AudioRejected("audio_unreachable", f"{who}: {exc}") from None
+            h, got = hashlib.sha256(), 0
+            try:
+                with tmp.open("wb") as fh:
+                    for chunk in resp.iter_content(1 << 16):
+                        got += len(chunk)
+                        if got > size:
+                            break  # longer than declared: never read an unbounded body
+                        h.update(chunk)
+                        fh.write(chunk)
+            except requests.RequestException as exc:
+                rule, reason = "audio_unreachable", f"{who}: audio body broke off ({type(exc).__name__})"
+            else:
+                if got != size:
+                    rule, reason = "audio_size_mismatch", (
+                        f"{who}: audio is {got}{'+' if got > size else ''} bytes, the record says {size}")
+                elif h.hexdigest() != sha:
+                    rule, reason = "audio_sha256_mismatch", (
+                        f"{who}: audio sha256 {h.hexdigest()} differs from the record's {sha}")
+                    wrong_sha += 1
+                    if wrong_sha >= 2:  # the same full-size bytes twice: the record is wrong
+                        break
+                    continue
+                else:
+                    with tmp.open("rb") as fh:
+                        head = fh.read(4)
+                    if not head.startswith(AUDIO_FORMATS[fmt]):
+                        raise AudioRejected("audio_format_mismatch",
+                                            f"{who}: audio bytes are not {fmt} (starts {head!r})")
+                    os.replace(tmp, dest)  # whole and checked, or not there at all
+                    return rel
+            finally:
+                resp.close()
+            if attempt < client.options.retries:
+                _sleep(client._wait(attempt))
+        raise AudioRejected(rule, reason)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def fetch_audio_outputs(client, lake: Path, rows: dict, rejected: dict, received: dict) -> dict:
+    """Land the audio of every audio row; a row whose audio cannot be had as its record
+    describes moves to the quarantine with the rule. Returns counts."""
+    counts = {"audio_outputs": 0, "audio_quarantined": 0}
+    for key in [k for k, r in rows.items() if r["output_kind"] == "audio"]:
+        row = rows[key]
+        try:
+            row["output_audio_path"] = fetch_audio(client, Path(lake), row)
+            counts["audio_outputs"] += 1
+        except AudioRejected as exc:
+            rec = received[key]
+            payload = json.dumps(rec, sort_keys=True)
+            digest = hashlib.sha256(payload.encode()).hexdigest()
+            rejected[digest] = (rec, Rejection(exc.rule, exc.reason), payload)
+            del rows[key]
+            counts["audio_quarantined"] += 1
+        row.pop("_audio_format", None)
+    return counts
 
 
 def _parseable_amount(rec: dict) -> tuple[str, Decimal] | None:
@@ -356,6 +524,14 @@ RAW_SCHEMA = pa.schema(
         ("territory", pa.string()),
         ("revenue_amount", pa.decimal128(18, 6)),
         ("revenue_currency", pa.string()),
+        # an audio output (output_kind 'audio'): where it landed, relative to the lake, and
+        # what the platform declared about it (raw.generation_audio in the warehouse)
+        ("output_kind", pa.string()),
+        ("output_audio_path", pa.string()),
+        ("output_audio_sha256", pa.string()),
+        ("output_audio_bytes", pa.int64()),
+        ("output_audio_sample_rate", pa.int32()),
+        ("output_audio_duration_s", pa.float64()),
     ]
 )
 
@@ -389,6 +565,7 @@ def ingest_window(
                 endpoint.platform_id,
                 _iso(start),
             )
+    audio = fetch_audio_outputs(client, lake, rows, rejected, received)
 
     table = pa.Table.from_pylist(
         [dict(r, platform_id=endpoint.platform_id) for r in rows.values()], schema=RAW_SCHEMA
@@ -408,6 +585,7 @@ def ingest_window(
         ),
         "manifest_sha256": manifest_digest(manifest),
         "raw_file": str(raw_file) if raw_file else None,
+        **audio,
     }
     summary |= land(
         warehouse_path, endpoint.platform_id, start, end, run_id, table, quarantine, summary
@@ -530,6 +708,7 @@ def land(
         # Flagged before the insert: "new" means not in raw.generations yet.
         run_sql(con, "loads/raw_late_arrivals", params)
         run_sql(con, "loads/raw_generations", params)
+        run_sql(con, "loads/raw_generation_audio", params)
         after = query(con, "marts/row_counts", count)[0]["raw_generations"]
         con.register("staged_quarantine", quarantine)
         run_sql(con, "loads/raw_quarantine", params)
