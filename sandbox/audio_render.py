@@ -3,7 +3,8 @@
 Each work's line (its tokens in ``HOME/catalog/tokens.parquet``) becomes a one-instrument MIDI
 file (pretty_midi) that FluidSynth plays through the TimGM6mb General MIDI soundfont, one GM
 instrument per style (organ for Bach, choir for Palestrina, fiddle for O'Neill...). A work is
-a fixed-length mono excerpt (``RenderSettings``: 4 s at 16 kHz by default) written as 16-bit
+a fixed-length mono excerpt from the middle of the piece (``RenderSettings``: 4 s at 16 kHz
+by default) written as 16-bit
 FLAC under ``HOME/catalog/audio/``, listed in ``HOME/catalog/audio.parquet``:
 
     work_id, style, program, instrument, token_sha256, file_name, file_sha256, pcm_sha256,
@@ -98,6 +99,7 @@ class RenderSettings:
     velocity: int = 90
     gain: float = 0.5  # FluidSynth's master gain; the excerpt is peak-normalised after
     format: str = "flac"  # "flac" or "wav", 16-bit PCM either way
+    excerpt: str = "middle"  # "middle" (centred in the piece) or "start"
 
     @property
     def n_samples(self) -> int:
@@ -175,23 +177,37 @@ def token_events(tokens: list[int], tok: Tokenizer | None = None) -> tuple[str, 
     return style, events
 
 
+def excerpt_start(events: list[tuple], settings: RenderSettings) -> float:
+    """Where the excerpt starts, in seconds: the first note onset at or after the point that
+    centres the excerpt in the piece. Openings are shared far more than middles (masses on one
+    cantus, chorales on one tune): 41 of 296 demo works had the same first 4 s, 7 the same
+    middle 4 s."""
+    sec_per_ql = 60.0 / settings.tempo_bpm
+    total = sum(float(e[-1]) for e in events) * sec_per_ql
+    target = 0.0 if settings.excerpt == "start" else max(0.0, (total - settings.seconds) / 2)
+    t = 0.0
+    for ev in events:
+        if ev[0] == "note" and t >= target - 1e-9:
+            return t
+        t += float(ev[-1]) * sec_per_ql
+    return 0.0
+
+
 def events_to_midi(events: list[tuple], program: int, settings: RenderSettings):
-    """A one-instrument PrettyMIDI of the excerpt: leading rests dropped, cut at its length."""
+    """A one-instrument PrettyMIDI of the excerpt (RenderSettings.excerpt), cut at its length."""
     import pretty_midi
 
-    while events and events[0][0] == "rest":
-        events = events[1:]
     sec_per_ql = 60.0 / settings.tempo_bpm
     pm = pretty_midi.PrettyMIDI(initial_tempo=settings.tempo_bpm, resolution=480)
     inst = pretty_midi.Instrument(program=program, name=pretty_midi.program_to_instrument_name(program))
-    t = 0.0
+    t = -excerpt_start(events, settings)
     for ev in events:
         if t >= settings.seconds:
             break
         dur = float(ev[-1]) * sec_per_ql
-        if ev[0] == "note":
+        if ev[0] == "note" and t >= -1e-9:
             end = min(t + dur, settings.seconds + 0.5)
-            inst.notes.append(pretty_midi.Note(settings.velocity, int(ev[1]), t, end))
+            inst.notes.append(pretty_midi.Note(settings.velocity, int(ev[1]), max(t, 0.0), end))
         t += dur
     if not inst.notes:
         raise RenderError("no note in the excerpt")
@@ -293,7 +309,8 @@ def render_catalog_audio(
     """Render the first `limit` works of HOME/catalog (by work_id; all if None) to audio.
 
     Writes HOME/catalog/audio/<render_key>.<format> and HOME/catalog/audio.parquet. Returns
-    stats: works, rendered, cached, failed (work_id -> reason), per-style counts, seconds,
+    stats: works, rendered, cached, failed (work_id -> reason), duplicates (work_id -> the
+    work whose identical excerpt it lost to), per-style counts, seconds,
     render_seconds_per_work (mean over freshly rendered works), bytes.
     """
     from tqdm import tqdm
@@ -329,7 +346,15 @@ def render_catalog_audio(
     failed = {r["work_id"]: r["error"] for r in rows if "error" in r}
     for wid, why in sorted(failed.items()):
         log.warning("work %s not rendered: %s", wid, why)
-    good = sorted((r for r in rows if "error" not in r), key=lambda r: r["work_id"])
+    good, duplicates, seen = [], {}, {}
+    # Two works whose excerpts sound the same would split one recording's royalties: the
+    # first by work_id keeps it, as the catalog does for identical token lines.
+    for r in sorted((r for r in rows if "error" not in r), key=lambda r: r["work_id"]):
+        if r["pcm_sha256"] in seen:
+            duplicates[r["work_id"]] = seen[r["pcm_sha256"]]
+            continue
+        seen[r["pcm_sha256"]] = r["work_id"]
+        good.append(r)
     table = pa.Table.from_pylist([{k: r[k] for k in AUDIO_SCHEMA.names} for r in good],
                                  schema=AUDIO_SCHEMA)  # fmt: skip
     tmp = catalog / "audio.parquet.tmp"
@@ -344,6 +369,7 @@ def render_catalog_audio(
         "rendered": len(fresh),
         "cached": len(good) - len(fresh),
         "failed": failed,
+        "duplicates": duplicates,  # work_id left out -> the work_id whose audio it repeats
         "styles": dict(sorted(styles.items())),
         "seconds": round(time.perf_counter() - started, 2),
         "render_seconds_per_work": round(sum(fresh) / len(fresh), 4) if fresh else None,
