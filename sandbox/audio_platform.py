@@ -80,30 +80,43 @@ def _generation_id(platform_id: str, window_start: datetime, seq: int) -> str:
 
 def near_copy(audio: np.ndarray, transform: str, rng: random.Random,
               settings: FeatureSettings) -> tuple[np.ndarray, dict]:  # fmt: skip
-    """A catalog excerpt after one transform, cut to the excerpt length, and its parameters."""
+    """A catalog excerpt after one transform with parameters drawn from rng, and the
+    parameters (which apply_transform turns into the same copy again)."""
+    if transform == "exact":
+        params: dict = {}
+    elif transform == "pitch_shift":
+        params = {"semitones": rng.choice((-2, -1, 1, 2))}
+    elif transform == "time_stretch":
+        params = {"rate": rng.choice((0.9, 1.1))}  # +-10 % tempo
+    elif transform == "noise":
+        params = {"snr_db": NOISE_SNR_DB, "noise_seed": rng.randrange(2**32)}
+    else:
+        raise ValueError(f"unknown transform {transform!r}")
+    return apply_transform(audio, transform, params, settings), params
+
+
+def apply_transform(audio: np.ndarray, transform: str, params: dict,
+                    settings: FeatureSettings) -> np.ndarray:  # fmt: skip
+    """The transform (librosa.effects for pitch and tempo; white noise at a set SNR), cut or
+    padded to the excerpt length and peak-normalised like every output."""
     import librosa
 
     sr = settings.sample_rate
     if transform == "exact":
-        out, params = audio, {}
+        out = audio
     elif transform == "pitch_shift":
-        steps = rng.choice((-2, -1, 1, 2))
-        out, params = librosa.effects.pitch_shift(audio, sr=sr, n_steps=steps), {"semitones": steps}
+        out = librosa.effects.pitch_shift(audio, sr=sr, n_steps=params["semitones"])
     elif transform == "time_stretch":
-        rate = rng.choice((0.9, 1.1))  # +-10 % tempo
-        out, params = librosa.effects.time_stretch(audio, rate=rate), {"rate": rate}
+        out = librosa.effects.time_stretch(audio, rate=params["rate"])
     elif transform == "noise":
-        # White noise scaled to the excerpt's power: 20 dB below it.
-        nrng = np.random.default_rng(rng.randrange(2**32))
-        noise = nrng.standard_normal(len(audio)).astype(np.float32)
+        noise = np.random.default_rng(params["noise_seed"]).standard_normal(len(audio))
         p_sig, p_noise = float(np.mean(audio**2)), float(np.mean(noise**2))
-        noise *= np.sqrt(p_sig / (p_noise * 10 ** (NOISE_SNR_DB / 10)))
-        out, params = audio + noise, {"snr_db": NOISE_SNR_DB}
+        out = audio + noise * np.sqrt(p_sig / (p_noise * 10 ** (params["snr_db"] / 10)))
     else:
         raise ValueError(f"unknown transform {transform!r}")
     out = fit_length(out, settings.n_samples)
     peak = float(np.abs(out).max())
-    return (out / peak * 0.891 if peak > 0 else out).astype(np.float32), params
+    return (out / peak * 0.891 if peak > 0 else out).astype(np.float32)
 
 
 def _vocode(job: tuple) -> np.ndarray:

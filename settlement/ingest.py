@@ -416,17 +416,19 @@ def audio_lake_path(platform_id: str, sha256: str, fmt: str) -> str:
     return f"audio/platform={platform_id}/{sha256}.{fmt}"
 
 
-def fetch_audio(client: GenerationLogClient, lake: Path, row: dict) -> str:
-    """Download a validated audio row's file into the lake (unless it is there already) and
-    return its lake-relative path; AudioRejected(rule, reason) if it cannot be had as
-    described. Short or broken bodies are retried like any transport fault; a full-size body
+def fetch_audio(client: GenerationLogClient, lake: Path, row: dict, landed_sha: str | None = None) -> str:
+    """Download a validated audio row's file into the lake and return its lake-relative path;
+    AudioRejected(rule, reason) if it cannot be had as described. landed_sha: the sha256 this
+    generation was landed with before; if it is the record's and the lake still holds those
+    bytes, nothing is fetched (every generation is fetched from the platform at least once,
+    even when another generation landed the same bytes). Short or broken bodies are retried like any transport fault; a full-size body
     with another sha256 is fetched once more, then refused."""
     gid, sha, size, fmt = (row["generation_id"], row["output_audio_sha256"],
                            row["output_audio_bytes"], row["_audio_format"])  # fmt: skip
     rel = audio_lake_path(client.endpoint.platform_id, sha, fmt)
     dest = lake / rel
-    if dest.is_file() and dest.stat().st_size == size and _sha256(dest) == sha:
-        return rel  # content-addressed: the same bytes landed before
+    if landed_sha == sha and dest.is_file() and dest.stat().st_size == size and _sha256(dest) == sha:
+        return rel
     who = f"generation {gid!r}"
     path = f"/v1/generations/{quote(gid, safe='')}/audio"
     dest.parent.mkdir(parents=True, exist_ok=True)
@@ -485,14 +487,23 @@ def fetch_audio(client: GenerationLogClient, lake: Path, row: dict) -> str:
         tmp.unlink(missing_ok=True)
 
 
-def fetch_audio_outputs(client, lake: Path, rows: dict, rejected: dict, received: dict) -> dict:
+def fetch_audio_outputs(client, warehouse_path: Path, lake: Path, rows: dict, rejected: dict,
+                        received: dict) -> dict:  # fmt: skip
     """Land the audio of every audio row; a row whose audio cannot be had as its record
     describes moves to the quarantine with the rule. Returns counts."""
     counts = {"audio_outputs": 0, "audio_quarantined": 0}
-    for key in [k for k, r in rows.items() if r["output_kind"] == "audio"]:
+    audio_keys = [k for k, r in rows.items() if r["output_kind"] == "audio"]
+    landed = {}
+    if audio_keys:
+        with warehouse(warehouse_path) as con:
+            params = {"platform_id": client.endpoint.platform_id}
+            landed = {r["generation_id"]: r["audio_sha256"]
+                      for r in query(con, "marts/ingest_landed_audio", params)}  # fmt: skip
+    for key in audio_keys:
         row = rows[key]
         try:
-            row["output_audio_path"] = fetch_audio(client, Path(lake), row)
+            row["output_audio_path"] = fetch_audio(client, Path(lake), row,
+                                                   landed.get(row["generation_id"]))  # fmt: skip
             counts["audio_outputs"] += 1
         except AudioRejected as exc:
             rec = received[key]
@@ -565,7 +576,7 @@ def ingest_window(
                 endpoint.platform_id,
                 _iso(start),
             )
-    audio = fetch_audio_outputs(client, lake, rows, rejected, received)
+    audio = fetch_audio_outputs(client, warehouse_path, lake, rows, rejected, received)
 
     table = pa.Table.from_pylist(
         [dict(r, platform_id=endpoint.platform_id) for r in rows.values()], schema=RAW_SCHEMA
