@@ -505,6 +505,7 @@ def fetch_audio_outputs(client, warehouse_path: Path, lake: Path, rows: dict, re
             row["output_audio_path"] = fetch_audio(client, Path(lake), row,
                                                    landed.get(row["generation_id"]))  # fmt: skip
             counts["audio_outputs"] += 1
+            log.debug("%s: audio of %s at %s", client.endpoint.platform_id, key, row["output_audio_path"])
         except AudioRejected as exc:
             rec = received[key]
             payload = json.dumps(rec, sort_keys=True)

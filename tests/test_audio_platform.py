@@ -5,41 +5,30 @@ the warehouse (a real DuckDB file), quarantining the ones whose audio is wrong o
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 
 import numpy as np
 import pandas as pd
 import pytest
 import requests
+from audio_fixtures import AUDIO_CFG
 from settlement_fixtures import table
 
 from sandbox.audio_features import FeatureSettings, load_audio
-from sandbox.audio_platform import (
-    NOISE_SNR_DB,
-    AudioSandboxConfig,
-    apply_transform,
-    build_audio_sandbox,
-)
+from sandbox.audio_platform import NOISE_SNR_DB, apply_transform, build_audio_sandbox
 from sandbox.faults import FaultConfig
 from sandbox.server import SandboxServer
 from settlement.ingest import PlatformEndpoint, Rejection, check_output, ingest_window
 
 TOKEN = "audio-platform-test-token"
 FS = FeatureSettings()
-CFG = AudioSandboxConfig(
-    n_works=None, catalog_limit=14, n_generations=12, model_size="tiny", train_steps=40,
-    days=2, copies_per_transform=1,
-)  # fmt: skip
+CFG = AUDIO_CFG
 BAD_RULES = {"negative_revenue", "unknown_model_version", "audio_sha256_mismatch", "audio_missing"}
 
 
-@pytest.fixture(scope="module")
-def sandbox(tmp_path_factory):
-    home = tmp_path_factory.mktemp("home")
-    built = build_audio_sandbox(home, CFG)
-    records = [json.loads(x) for x in built["log_path"].read_text().splitlines()]
-    return home, built, records
+@pytest.fixture()
+def sandbox(audio_sandbox):
+    return audio_sandbox
 
 
 def _sha(path) -> str:
