@@ -180,7 +180,7 @@ def token_events(tokens: list[int], tok: Tokenizer | None = None) -> tuple[str, 
 def excerpt_start(events: list[tuple], settings: RenderSettings) -> float:
     """Where the excerpt starts, in seconds: the first note onset at or after the point that
     centres the excerpt in the piece. Openings are shared far more than middles (masses on one
-    cantus, chorales on one tune): 41 of 296 demo works had the same first 4 s, 7 the same
+    cantus, chorales on one tune): 41 of 296 demo works had the same first 4 s, 6 the same
     middle 4 s."""
     sec_per_ql = 60.0 / settings.tempo_bpm
     total = sum(float(e[-1]) for e in events) * sec_per_ql
