@@ -113,7 +113,7 @@ def main(argv: list[str] | None = None) -> int:
         t0 = time.perf_counter()
         ref = [
             librosa.feature.inverse.mel_to_audio(  # with the frame the features drop, repeated
-                np.pad(librosa.db_to_power((x - 1.0) * fs.top_db / 2), ((0, 0), (0, 1)), mode="edge"),
+                np.pad(librosa.db_to_power((x - 1.0) * fs.top_db / 2), ((0, 0), (0, 1)), "edge"),
                 sr=fs.sample_rate, n_fft=fs.n_fft,
                 hop_length=fs.hop_length, n_iter=fs.griffin_lim_iters, length=fs.n_samples,
             )
@@ -122,7 +122,12 @@ def main(argv: list[str] | None = None) -> int:
         t_ref = (time.perf_counter() - t0) / len(xs)
 
         def corr(ys):
-            return np.mean([np.corrcoef(x.ravel(), log_mel(y, fs).ravel())[0, 1] for x, y in zip(xs, ys, strict=True)])
+            return np.mean(
+                [
+                    np.corrcoef(x.ravel(), log_mel(y, fs).ravel())[0, 1]
+                    for x, y in zip(xs, ys, strict=True)
+                ]
+            )
 
         rows += [
             ("Griffin-Lim via mel pseudo-inverse, s per generation", f"{t_ours:.3f}"),

@@ -6,9 +6,9 @@ channels): mel bins are the channels, frames the length, convolutions run along 
 layout keeps a full-resolution skip connection, which predicting per-frame noise needs: the
 temporal-ResNet layout diffusers ships for trajectory diffusion drops it and stalled at a
 loss of ~0.87 where this one reached ~0.21 in the same 200 steps (measured on 40 works). The
-noise schedule is diffusers' ``DDPMScheduler`` (epsilon prediction). One readable file on purpose, like sandbox/model.py: the sandbox
-exists so attribution can be tested on a diffusion model whose training data and
-checkpoints we control, not to make good music.
+noise schedule is diffusers' ``DDPMScheduler`` (epsilon prediction). One readable file on
+purpose, like sandbox/model.py: the sandbox exists so attribution can be tested on a
+diffusion model whose training data and checkpoints we control, not to make good music.
 
 What the attribution adapter calls:
 

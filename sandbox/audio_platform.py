@@ -359,7 +359,11 @@ def build_audio_sandbox(home: Path, cfg: AudioSandboxConfig | None = None) -> di
     log_key = {"model_version": model_dir.name, "spec": repr(spec)}
     t0 = time.perf_counter()
     cached = json.loads(planted_path.read_text()) if planted_path.exists() else {}
-    if cached.get("key") == log_key and log_path.exists() and _audio_intact(log_path, platform_root / "audio"):
+    if (
+        cached.get("key") == log_key
+        and log_path.exists()
+        and _audio_intact(log_path, platform_root / "audio")
+    ):
         summary = cached
         log.info("audio generation log %s already built", log_path.name)
     else:
@@ -396,8 +400,10 @@ def _audio_intact(log_path: Path, audio_dir: Path) -> bool:
 def main(argv: list[str] | None = None) -> int:
     import argparse
 
-    ap = argparse.ArgumentParser(prog="python -m sandbox.audio_platform",
-                                 description="Build the audio sandbox platform (cached).")  # fmt: skip
+    ap = argparse.ArgumentParser(
+        prog="python -m sandbox.audio_platform",
+        description="Build the audio sandbox platform (cached).",
+    )
     ap.add_argument("--home", type=Path, default=Path(os.environ.get("TRIBUTARY_HOME", "var")))
     ap.add_argument("--period", default=AudioSandboxConfig.period)
     ap.add_argument("--works", type=int, default=AudioSandboxConfig.n_works)
@@ -412,8 +418,8 @@ def main(argv: list[str] | None = None) -> int:
         n_works=args.works, n_generations=args.generations)  # fmt: skip
     cfg = replace(cfg, period=args.period, catalog_limit=args.catalog_limit)
     out = build_audio_sandbox(args.home, cfg)
-    print(json.dumps({k: str(v) if isinstance(v, (Path, datetime)) else v
-                      for k, v in out.items() if k != "planted"}, indent=1, default=str))  # fmt: skip
+    shown = {k: v for k, v in out.items() if k != "planted"}
+    print(json.dumps(shown, indent=1, default=str))
     return 0
 
 

@@ -199,7 +199,9 @@ def events_to_midi(events: list[tuple], program: int, settings: RenderSettings):
 
     sec_per_ql = 60.0 / settings.tempo_bpm
     pm = pretty_midi.PrettyMIDI(initial_tempo=settings.tempo_bpm, resolution=480)
-    inst = pretty_midi.Instrument(program=program, name=pretty_midi.program_to_instrument_name(program))
+    inst = pretty_midi.Instrument(
+        program=program, name=pretty_midi.program_to_instrument_name(program)
+    )
     t = -excerpt_start(events, settings)
     for ev in events:
         if t >= settings.seconds:
@@ -380,7 +382,9 @@ def render_catalog_audio(
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m sandbox.audio_render", description=__doc__.split("\n")[0])
+    ap = argparse.ArgumentParser(
+        prog="python -m sandbox.audio_render", description=__doc__.split("\n")[0]
+    )
     ap.add_argument("--home", type=Path, default=Path("var"))
     ap.add_argument("--limit", type=int, default=None)
     ap.add_argument("--workers", type=int, default=2)

@@ -72,7 +72,9 @@ def catalog_inputs(
     audio = pq.read_table(catalog / "audio.parquet").to_pandas().sort_values("work_id")
     if limit is not None:
         audio = audio.head(limit)
-    inputs = [log_mel(load_audio(catalog / "audio" / f, settings), settings) for f in audio["file_name"]]
+    inputs = [
+        log_mel(load_audio(catalog / "audio" / f, settings), settings) for f in audio["file_name"]
+    ]
     return pd.DataFrame(
         {
             "work_id": audio["work_id"].tolist(),

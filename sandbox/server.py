@@ -416,7 +416,7 @@ def main() -> None:
         help="fault injection, JSON or @file (sandbox/faults.py)",
     )
     ap.add_argument(
-        "--audio", type=Path, default=None, help="folder of the log's audio files (default: LOG's folder/audio)"
+        "--audio", type=Path, default=None, help="audio files (default: LOG's folder/audio)"
     )
     args = ap.parse_args()
     token = os.environ.get(args.token_env)

@@ -352,6 +352,10 @@ def validate(
 
 AUDIO_FORMATS = {"flac": (b"fLaC",), "wav": (b"RIFF", b"RIFX")}  # what the first bytes must be
 MAX_AUDIO_BYTES = 64 * 1024 * 1024
+# Attempts at one audio file whose body arrives short or broken: a transport fault clears in
+# a few tries (the sandbox faults one request at most twice in a row), while a platform that
+# serves the wrong file would cost the whole client retry budget per record.
+AUDIO_ATTEMPTS = 4
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 
 
@@ -383,15 +387,15 @@ def check_output(output, who: str) -> dict | Rejection:
         return Rejection("bad_output", f"{who}: output.audio must be an object")
     sha, size, fmt = audio.get("sha256"), audio.get("bytes"), audio.get("format")
     rate, duration = audio.get("sample_rate"), audio.get("duration_s")
-    problem = (
-        "sha256 must be 64 lowercase hex digits" if not (isinstance(sha, str) and _SHA256.fullmatch(sha))
-        else f"bytes must be an integer in 1..{MAX_AUDIO_BYTES}" if not (_is_int(size) and 0 < size <= MAX_AUDIO_BYTES)
-        else f"format must be one of {sorted(AUDIO_FORMATS)}" if fmt not in AUDIO_FORMATS
-        else "sample_rate must be an integer in 8000..192000" if not (_is_int(rate) and 8000 <= rate <= 192000)
-        else "duration_s must be a number in (0, 3600]" if not (
-            isinstance(duration, int | float) and not isinstance(duration, bool) and 0 < duration <= 3600)
-        else None
-    )  # fmt: skip
+    is_number = isinstance(duration, int | float) and not isinstance(duration, bool)
+    checks = [
+        (isinstance(sha, str) and bool(_SHA256.fullmatch(sha)), "sha256 must be 64 hex digits"),
+        (_is_int(size) and 0 < size <= MAX_AUDIO_BYTES, f"bytes must be in 1..{MAX_AUDIO_BYTES}"),
+        (fmt in AUDIO_FORMATS, f"format must be one of {sorted(AUDIO_FORMATS)}"),
+        (_is_int(rate) and 8000 <= rate <= 192000, "sample_rate must be an integer 8000..192000"),
+        (is_number and 0 < duration <= 3600, "duration_s must be a number in (0, 3600]"),
+    ]
+    problem = next((why for ok, why in checks if not ok), None)
     if problem:
         return Rejection("bad_output", f"{who}: output.audio.{problem}")
     return none | {
@@ -416,18 +420,23 @@ def audio_lake_path(platform_id: str, sha256: str, fmt: str) -> str:
     return f"audio/platform={platform_id}/{sha256}.{fmt}"
 
 
-def fetch_audio(client: GenerationLogClient, lake: Path, row: dict, landed_sha: str | None = None) -> str:
+def fetch_audio(
+    client: GenerationLogClient, lake: Path, row: dict, landed_sha: str | None = None
+) -> str:
     """Download a validated audio row's file into the lake and return its lake-relative path;
-    AudioRejected(rule, reason) if it cannot be had as described. landed_sha: the sha256 this
-    generation was landed with before; if it is the record's and the lake still holds those
-    bytes, nothing is fetched (every generation is fetched from the platform at least once,
-    even when another generation landed the same bytes). Short or broken bodies are retried like any transport fault; a full-size body
-    with another sha256 is fetched once more, then refused."""
+    AudioRejected(rule, reason) if it cannot be had as described.
+
+    A short or broken body is retried like any transport fault; a longer one is refused; a
+    full-size body with another sha256 is fetched once more, then refused. landed_sha: the
+    sha256 this generation was landed with before; if it is the record's and the lake still
+    holds those bytes, nothing is fetched (so every generation is fetched from the platform
+    at least once, even when another generation landed the same bytes)."""
     gid, sha, size, fmt = (row["generation_id"], row["output_audio_sha256"],
                            row["output_audio_bytes"], row["_audio_format"])  # fmt: skip
     rel = audio_lake_path(client.endpoint.platform_id, sha, fmt)
     dest = lake / rel
-    if landed_sha == sha and dest.is_file() and dest.stat().st_size == size and _sha256(dest) == sha:
+    landed = landed_sha == sha and dest.is_file() and dest.stat().st_size == size
+    if landed and _sha256(dest) == sha:
         return rel
     who = f"generation {gid!r}"
     path = f"/v1/generations/{quote(gid, safe='')}/audio"
@@ -436,7 +445,7 @@ def fetch_audio(client: GenerationLogClient, lake: Path, row: dict, landed_sha: 
     wrong_sha = 0
     rule, reason = "audio_unreachable", f"{who}: audio could not be fetched"
     try:
-        for attempt in range(client.options.retries + 1):
+        for attempt in range(AUDIO_ATTEMPTS):
             try:
                 resp = client._get(path, stream=True)
             except AuthenticationError:
@@ -458,11 +467,15 @@ def fetch_audio(client: GenerationLogClient, lake: Path, row: dict, landed_sha: 
                         h.update(chunk)
                         fh.write(chunk)
             except requests.RequestException as exc:
-                rule, reason = "audio_unreachable", f"{who}: audio body broke off ({type(exc).__name__})"
+                rule = "audio_unreachable"
+                reason = f"{who}: audio body broke off ({type(exc).__name__})"
             else:
+                if got > size:  # no transport fault makes a body longer: refused at once
+                    raise AudioRejected("audio_size_mismatch", f"{who}: audio is longer than "
+                                        f"the {size} bytes the record says")  # fmt: skip
                 if got != size:
                     rule, reason = "audio_size_mismatch", (
-                        f"{who}: audio is {got}{'+' if got > size else ''} bytes, the record says {size}")
+                        f"{who}: audio is {got} bytes, the record says {size}")
                 elif h.hexdigest() != sha:
                     rule, reason = "audio_sha256_mismatch", (
                         f"{who}: audio sha256 {h.hexdigest()} differs from the record's {sha}")
@@ -480,7 +493,7 @@ def fetch_audio(client: GenerationLogClient, lake: Path, row: dict, landed_sha: 
                     return rel
             finally:
                 resp.close()
-            if attempt < client.options.retries:
+            if attempt < AUDIO_ATTEMPTS - 1:
                 _sleep(client._wait(attempt))
         raise AudioRejected(rule, reason)
     finally:
@@ -505,7 +518,8 @@ def fetch_audio_outputs(client, warehouse_path: Path, lake: Path, rows: dict, re
             row["output_audio_path"] = fetch_audio(client, Path(lake), row,
                                                    landed.get(row["generation_id"]))  # fmt: skip
             counts["audio_outputs"] += 1
-            log.debug("%s: audio of %s at %s", client.endpoint.platform_id, key, row["output_audio_path"])
+            log.debug("%s: audio of %s at %s", client.endpoint.platform_id, key,
+                      row["output_audio_path"])  # fmt: skip
         except AudioRejected as exc:
             rec = received[key]
             payload = json.dumps(rec, sort_keys=True)

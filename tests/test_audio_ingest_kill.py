@@ -66,7 +66,10 @@ def test_sigkill_while_fetching_audio_then_rerun_lands_everything_once(audio_san
             # killed before the landing transaction: nothing in the warehouse yet, and any
             # audio file under its final name is whole
             if (home / "w.duckdb").exists():
-                assert table(home / "w.duckdb", "SELECT count(*) AS n FROM raw.generations")["n"][0] == 0
+                assert (
+                    table(home / "w.duckdb", "SELECT count(*) AS n FROM raw.generations")["n"][0]
+                    == 0
+                )
             for f in (home / "lake" / "audio").rglob("*.flac"):
                 assert hashlib.sha256(f.read_bytes()).hexdigest() == f.stem
         assert killed_at == [-signal.SIGKILL] * 3, "an ingest finished before it could be killed"

@@ -69,7 +69,9 @@ def test_model_version_is_content_addressed_and_reproducible(versions):
     ex, (a, b) = versions
     assert a.name == b.name and a.name.startswith("sbx-audio-")
     info = json.loads((a / "model_version.json").read_text())
-    assert info["model_version"] == a.name and info["adapter"] == ADAPTER == "sandbox-audio-diffusion"
+    assert (
+        info["model_version"] == a.name and info["adapter"] == ADAPTER == "sandbox-audio-diffusion"
+    )
     assert info["model_sha256"].startswith(a.name.removeprefix("sbx-audio-"))
     assert len(info["checkpoints"]) >= 3 and info["seed"] == 0
     for name in info["checkpoints"]:  # byte-identical checkpoints from the same run
@@ -133,7 +135,9 @@ def test_keep_mask_retrains_with_the_same_draws(versions):
     x = torch.from_numpy(np.stack(ex["input"]))
     with torch_threads(1):
         full, _ = fit_audio_diffusion(x, CONFIG, 10, 4, 3e-3, seed=0, log_every=0)
-        kept, _ = fit_audio_diffusion(x, CONFIG, 10, 4, 3e-3, seed=0, log_every=0, keep=[True] * len(x))
+        kept, _ = fit_audio_diffusion(
+            x, CONFIG, 10, 4, 3e-3, seed=0, log_every=0, keep=[True] * len(x)
+        )
         without, _ = fit_audio_diffusion(x, CONFIG, 10, 4, 3e-3, seed=0, log_every=0,
                                          keep=[i != 0 for i in range(len(x))])  # fmt: skip
     sd_full, sd_kept, sd_without = full.state_dict(), kept.state_dict(), without.state_dict()

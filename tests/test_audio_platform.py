@@ -59,7 +59,9 @@ def test_records_reference_their_audio_files(sandbox):
             assert not path.exists()
             continue
         assert path.stat().st_size == audio["bytes"]
-        assert (_sha(path) == audio["sha256"]) == (bad.get(rec["generation_id"]) != "audio_sha256_mismatch")
+        assert (_sha(path) == audio["sha256"]) == (
+            bad.get(rec["generation_id"]) != "audio_sha256_mismatch"
+        )
     assert len({r["generation_id"] for r in records}) == len(records)
 
 
@@ -69,7 +71,12 @@ def test_planted_copies_are_what_planted_json_says(sandbox):
     catalog = pd.read_parquet(home / "catalog" / "audio.parquet").set_index("work_id")
     manifest = pd.read_parquet(built["model_dir"] / "manifest.parquet")
     copies = built["planted"]["copies"]
-    assert sorted(c["transform"] for c in copies) == ["exact", "noise", "pitch_shift", "time_stretch"]
+    assert sorted(c["transform"] for c in copies) == [
+        "exact",
+        "noise",
+        "pitch_shift",
+        "time_stretch",
+    ]
 
     def source(work_id):
         return load_audio(home / "catalog" / "audio" / catalog.loc[work_id, "file_name"], FS)
@@ -84,7 +91,10 @@ def test_planted_copies_are_what_planted_json_says(sandbox):
         assert np.abs(got - want).max() < 2e-4
         # ...and the same transform of any other work is not
         other = next(w for w in catalog.index if w != c["work_id"])
-        assert np.abs(got - apply_transform(source(other), c["transform"], c["params"], FS)).max() > 0.1
+        assert (
+            np.abs(got - apply_transform(source(other), c["transform"], c["params"], FS)).max()
+            > 0.1
+        )
         p = c["params"]
         if c["transform"] == "pitch_shift":
             assert p["semitones"] in (-2, -1, 1, 2)
@@ -108,15 +118,22 @@ def test_server_serves_audio_by_generation_id_only(sandbox):
         assert resp.status_code == 200 and resp.headers["content-type"] == "audio/flac"
         assert hashlib.sha256(resp.content).hexdigest() == rec["output"]["audio"]["sha256"]
         assert requests.get(url, timeout=10).status_code == 401
-        assert requests.get(url, headers={"Authorization": "Bearer wrong"}, timeout=10).status_code == 401
+        assert (
+            requests.get(url, headers={"Authorization": "Bearer wrong"}, timeout=10).status_code
+            == 401
+        )
         for gid in ("no-such-generation", bad["audio_missing"], "..%2F..%2Fmodels", "%2E%2E"):
-            r = requests.get(f"{server.base_url}/v1/generations/{gid}/audio", headers=auth, timeout=10)
+            r = requests.get(
+                f"{server.base_url}/v1/generations/{gid}/audio", headers=auth, timeout=10
+            )
             assert r.status_code == 404, gid  # unmatched or unknown: never a file
         # the training inputs stay with the platform
         mv = built["model_dir"].name
         listing = requests.get(f"{server.base_url}/v1/models/{mv}", headers=auth, timeout=10).json()
         assert "train_inputs.npy" not in {f["name"] for f in listing["files"]}
-        r = requests.get(f"{server.base_url}/v1/models/{mv}/files/train_inputs.npy", headers=auth, timeout=10)
+        r = requests.get(
+            f"{server.base_url}/v1/models/{mv}/files/train_inputs.npy", headers=auth, timeout=10
+        )
         assert r.status_code == 404
 
 
@@ -132,27 +149,41 @@ def test_ingest_lands_audio_content_addressed_and_quarantines_bad_audio(sandbox,
     with SandboxServer(built["log_path"], built["models_dir"], TOKEN) as server:
         summary = _ingest(server, home, built)
         assert summary["received"] == summary["reported_count"] == len(records)
-        assert summary["loaded_new"] == CFG.n_generations and summary["audio_outputs"] == CFG.n_generations
+        assert (
+            summary["loaded_new"] == CFG.n_generations
+            and summary["audio_outputs"] == CFG.n_generations
+        )
         rules = table(home / "w.duckdb", "SELECT generation_id, rule, reason FROM raw.quarantine")
         assert set(rules["rule"]) == BAD_RULES
         planted = {b["generation_id"]: b["rule"] for b in built["planted"]["bad_records"]}
         assert dict(zip(rules["generation_id"], rules["rule"], strict=True)) == planted
         for reason in rules["reason"]:
             assert "generation '" in reason  # names the record
-        audio = table(home / "w.duckdb", "SELECT * FROM raw.generation_audio ORDER BY generation_id")
+        audio = table(
+            home / "w.duckdb", "SELECT * FROM raw.generation_audio ORDER BY generation_id"
+        )
         by_id = {r["generation_id"]: r["output"]["audio"] for r in records}
         assert len(audio) == CFG.n_generations
         for row in audio.itertuples():
             assert row.audio_sha256 == by_id[row.generation_id]["sha256"]
-            assert row.audio_path == f"audio/platform={built['platform_id']}/{row.audio_sha256}.flac"
+            assert (
+                row.audio_path == f"audio/platform={built['platform_id']}/{row.audio_sha256}.flac"
+            )
             landed = home / "lake" / row.audio_path
             assert _sha(landed) == row.audio_sha256
-            assert landed.read_bytes() == (built["audio_dir"] / by_id[row.generation_id]["name"]).read_bytes()
+            assert (
+                landed.read_bytes()
+                == (built["audio_dir"] / by_id[row.generation_id]["name"]).read_bytes()
+            )
         outputs = table(home / "w.duckdb", "SELECT * FROM staging.generation_outputs")
         assert set(outputs["output_kind"]) == {"audio"} and outputs["output_tokens"].isna().all()
         assert set(outputs["output_audio_sha256"]) == set(audio["audio_sha256"])
         # nothing outside the lake's content-addressed folder: no platform file name is used
-        files = {p.relative_to(home / "lake").as_posix() for p in (home / "lake").rglob("*") if p.is_file()}
+        files = {
+            p.relative_to(home / "lake").as_posix()
+            for p in (home / "lake").rglob("*")
+            if p.is_file()
+        }
         assert {f for f in files if f.startswith("audio/")} == set(audio["audio_path"])
 
         # a rerun adds nothing; a landed file that was damaged is fetched again
@@ -161,9 +192,13 @@ def test_ingest_lands_audio_content_addressed_and_quarantines_bad_audio(sandbox,
         before = table(home / "w.duckdb", "SELECT * FROM raw.generation_audio ORDER BY ALL")
         again = _ingest(server, home, built, run_id="r2")
         assert again["loaded_new"] == 0 and again["already_loaded"] == CFG.n_generations
-        assert table(home / "w.duckdb", "SELECT * FROM raw.generation_audio ORDER BY ALL").equals(before)
+        assert table(home / "w.duckdb", "SELECT * FROM raw.generation_audio ORDER BY ALL").equals(
+            before
+        )
         assert _sha(damaged) == audio["audio_sha256"].iloc[0]
-        assert table(home / "w.duckdb", "SELECT count(*) AS n FROM raw.quarantine")["n"][0] == len(BAD_RULES)
+        assert table(home / "w.duckdb", "SELECT count(*) AS n FROM raw.quarantine")["n"][0] == len(
+            BAD_RULES
+        )
 
 
 def test_ingest_gets_audio_through_transport_faults(sandbox, tmp_path, monkeypatch):
@@ -172,7 +207,9 @@ def test_ingest_gets_audio_through_transport_faults(sandbox, tmp_path, monkeypat
     faults = FaultConfig(seed=5, error_rate=0.15, truncated_rate=0.3, malformed_rate=0.15)
     with SandboxServer(built["log_path"], built["models_dir"], TOKEN, faults=faults) as server:
         summary = _ingest(server, tmp_path, built)
-        injected = requests.get(f"{server.base_url}/_sandbox/faults", timeout=10).json()["transport"]
+        injected = requests.get(f"{server.base_url}/_sandbox/faults", timeout=10).json()[
+            "transport"
+        ]
     assert injected.get("truncated", 0) + injected.get("malformed", 0) > 0
     assert summary["loaded_new"] == CFG.n_generations and summary["quarantined"] == len(BAD_RULES)
     rules = set(table(tmp_path / "w.duckdb", "SELECT rule FROM raw.quarantine")["rule"])
@@ -183,13 +220,76 @@ def test_ingest_gets_audio_through_transport_faults(sandbox, tmp_path, monkeypat
     "audio, field",
     [
         ({"bytes": 10, "format": "flac", "sample_rate": 16000, "duration_s": 4.0}, "sha256"),
-        ({"sha256": "A" * 64, "bytes": 10, "format": "flac", "sample_rate": 16000, "duration_s": 4}, "sha256"),
-        ({"sha256": "a" * 64, "bytes": 0, "format": "flac", "sample_rate": 16000, "duration_s": 4}, "bytes"),
-        ({"sha256": "a" * 64, "bytes": True, "format": "flac", "sample_rate": 16000, "duration_s": 4}, "bytes"),
-        ({"sha256": "a" * 64, "bytes": 10, "format": "mp3", "sample_rate": 16000, "duration_s": 4}, "format"),
-        ({"sha256": "a" * 64, "bytes": 10, "format": "../x", "sample_rate": 16000, "duration_s": 4}, "format"),
-        ({"sha256": "a" * 64, "bytes": 10, "format": "wav", "sample_rate": "16k", "duration_s": 4}, "sample_rate"),
-        ({"sha256": "a" * 64, "bytes": 10, "format": "wav", "sample_rate": 16000, "duration_s": -1}, "duration_s"),
+        (
+            {
+                "sha256": "A" * 64,
+                "bytes": 10,
+                "format": "flac",
+                "sample_rate": 16000,
+                "duration_s": 4,
+            },
+            "sha256",
+        ),
+        (
+            {
+                "sha256": "a" * 64,
+                "bytes": 0,
+                "format": "flac",
+                "sample_rate": 16000,
+                "duration_s": 4,
+            },
+            "bytes",
+        ),
+        (
+            {
+                "sha256": "a" * 64,
+                "bytes": True,
+                "format": "flac",
+                "sample_rate": 16000,
+                "duration_s": 4,
+            },
+            "bytes",
+        ),
+        (
+            {
+                "sha256": "a" * 64,
+                "bytes": 10,
+                "format": "mp3",
+                "sample_rate": 16000,
+                "duration_s": 4,
+            },
+            "format",
+        ),
+        (
+            {
+                "sha256": "a" * 64,
+                "bytes": 10,
+                "format": "../x",
+                "sample_rate": 16000,
+                "duration_s": 4,
+            },
+            "format",
+        ),
+        (
+            {
+                "sha256": "a" * 64,
+                "bytes": 10,
+                "format": "wav",
+                "sample_rate": "16k",
+                "duration_s": 4,
+            },
+            "sample_rate",
+        ),
+        (
+            {
+                "sha256": "a" * 64,
+                "bytes": 10,
+                "format": "wav",
+                "sample_rate": 16000,
+                "duration_s": -1,
+            },
+            "duration_s",
+        ),
         ("file.flac", "audio must be an object"),
     ],
 )
@@ -200,7 +300,13 @@ def test_a_bad_audio_description_is_quarantined_naming_the_field(audio, field):
 
 
 def test_an_output_is_tokens_or_audio_never_both():
-    audio = {"sha256": "a" * 64, "bytes": 10, "format": "wav", "sample_rate": 16000, "duration_s": 1}
+    audio = {
+        "sha256": "a" * 64,
+        "bytes": 10,
+        "format": "wav",
+        "sample_rate": 16000,
+        "duration_s": 1,
+    }
     both = check_output({"tokens": [1, 2], "audio": audio}, "generation 'g1'")
     assert isinstance(both, Rejection) and "both" in both.reason
     assert check_output({"tokens": [1, 2]}, "g")["output_kind"] == "tokens"
@@ -211,4 +317,6 @@ def test_an_output_is_tokens_or_audio_never_both():
 
 def test_audio_generations_need_fluidsynth_only_for_rendering():
     # CI installs the distribution's packages (.ci/run, Makefile); say so if they are missing
-    assert os.path.exists("/usr/share/sounds/sf2/TimGM6mb.sf2") or os.environ.get("TRIBUTARY_SOUNDFONT")
+    assert os.path.exists("/usr/share/sounds/sf2/TimGM6mb.sf2") or os.environ.get(
+        "TRIBUTARY_SOUNDFONT"
+    )

@@ -69,7 +69,9 @@ def test_each_style_is_played_by_its_own_general_midi_instrument(rendered):
     s = RenderSettings()
     organ, flute = (events_to_midi(events, p, s) for p in (19, 73))
     assert [i.program for i in organ.instruments] == [19]
-    assert [n.pitch for n in organ.instruments[0].notes] == [n.pitch for n in flute.instruments[0].notes]
+    assert [n.pitch for n in organ.instruments[0].notes] == [
+        n.pitch for n in flute.instruments[0].notes
+    ]
 
     def brightness(pcm):  # spectral centroid in Hz
         spec = np.abs(np.fft.rfft(pcm.astype(np.float64)))
@@ -92,7 +94,9 @@ def test_rendering_is_deterministic_and_cached(rendered, tmp_path):
     second = pd.read_parquet(tmp_path / "catalog" / "audio.parquet")
     pd.testing.assert_frame_equal(first, second)
     for name in first["file_name"]:
-        assert (home / "catalog/audio" / name).read_bytes() == (tmp_path / "catalog/audio" / name).read_bytes()
+        assert (home / "catalog/audio" / name).read_bytes() == (
+            tmp_path / "catalog/audio" / name
+        ).read_bytes()
     # a rerun renders nothing; a lost file is rendered again, to the same bytes
     lost = tmp_path / "catalog" / "audio" / first["file_name"].iloc[0]
     lost.unlink()
