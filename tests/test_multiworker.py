@@ -1,8 +1,9 @@
 """Multi-worker Airflow: the same month, the same DAGs, on a real PostgreSQL metadata database
 and a parallel executor, settles to the cent like the embedded default.
 
-(a) the embedded default: sandbox.demo.run_month with the SMALL config, i.e. what
-    `python -m sandbox.demo --small` runs (dag.test on SQLite), in its own AIRFLOW_HOME and
+(a) the embedded default: sandbox.demo.run_month with the SMALL config of the symbolic
+    platform (`python -m sandbox.demo --small --no-audio`; the two-platform month is
+    test_end_to_end's), dag.test on SQLite, in its own AIRFLOW_HOME and
     TRIBUTARY_HOME, at the same time as (b) and on a byte-identical copy of the same sandbox
     (catalog, model, generation log), built once;
 (b) PostgreSQL from the distribution's packages on loopback (scripts/postgres_local.py), Airflow
@@ -28,6 +29,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -136,19 +138,22 @@ import json, logging, sys
 from datetime import datetime
 from pathlib import Path
 logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+from dataclasses import replace
 from sandbox import demo
+SMALL_SYMBOLIC = replace(demo.SMALL, audio=None)
 home, sb = Path(sys.argv[1]), json.loads(sys.argv[2])
 sandbox = {"model_dir": Path(sb["model_dir"]), "log_path": Path(sb["log_path"]),
            "start": datetime.fromisoformat(sb["start"]), "end": datetime.fromisoformat(sb["end"])}
-print("embedded timings", json.dumps(demo.run_month(home, demo.SMALL, sandbox)), flush=True)
+print("embedded timings", json.dumps(demo.run_month(home, SMALL_SYMBOLIC, sandbox)), flush=True)
 """
 
 SEED_SCRIPT = """
 import logging, sys
 from pathlib import Path
 logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+from dataclasses import replace
 from sandbox import demo
-demo.build_sandbox(Path(sys.argv[1]), demo.SMALL)
+demo.build_sandbox(Path(sys.argv[1]), replace(demo.SMALL, audio=None))
 """
 
 
@@ -396,7 +401,7 @@ def months(tmp_path_factory, postgres):
         args = json.dumps({k: str(v) if isinstance(v, Path) else v.isoformat() for k, v in sandbox_a.items()})
         procs["embedded"] = _popen([sys.executable, "-c", EMBEDDED_SCRIPT, str(home_a), args], env_a, base / "embedded.log")
 
-        demo.register(home_b, demo.SMALL)
+        demo.register(home_b, replace(demo.SMALL, audio=None))
         token = secrets.token_urlsafe(24)
         server = SandboxServer(sandbox["log_path"], sandbox["model_dir"].parent, token).__enter__()
         r = stack.api(
