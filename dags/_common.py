@@ -48,6 +48,17 @@ def period_param(description: str) -> Param:
     )
 
 
+def day_param(description: str) -> Param:
+    return Param(
+        None,
+        type=["null", "string"],
+        pattern=r"^\d{4}-\d{2}-\d{2}$",
+        format="date",
+        title="Day (YYYY-MM-DD)",
+        description=description,
+    )
+
+
 # --- alerts: mail through Airflow's SMTP provider (connection `smtp_default`) ----------------
 ALERT_TO = [a.strip() for a in os.environ.get("TRIBUTARY_ALERT_TO", "finance-ops@localhost").split(",") if a.strip()]
 ALERT_FROM = os.environ.get("TRIBUTARY_ALERT_FROM", "tributary@localhost")

@@ -1,7 +1,8 @@
 """Pull each licensed platform's generation log, one daily window at a time.
 
-Scheduled runs pull their data interval (one day). A manual run pulls a whole month, day by day,
-named by the `period` param (a null logical date is fine: the month never comes from the clock).
+Scheduled runs pull their data interval (one day). A manual run names what to pull: a whole
+month, day by day (`period`, YYYY-MM), or one day (`day`, YYYY-MM-DD); its logical date may be
+null and is never read.
 Incremental: each platform resumes from its watermark in the warehouse (a missed day is caught
 up), every window is reconciled against the platform's manifest, and the two windows before are
 re-checked for late records. Retries and backoff live in the ingest client."""
@@ -16,6 +17,7 @@ from _common import (
     RAW_GENERATIONS,
     START_DATE,
     WAREHOUSE_POOL,
+    day_param,
     endpoint,
     period_param,
     run_period,
@@ -23,6 +25,7 @@ from _common import (
     task_run_id,
 )
 from airflow.sdk import dag, get_current_context, task
+from airflow.sdk.exceptions import AirflowFailException
 from airflow.timetables.interval import CronDataIntervalTimetable
 
 
@@ -34,7 +37,10 @@ from airflow.timetables.interval import CronDataIntervalTimetable
     default_args=DEFAULT_ARGS,
     tags=["tributary", "ingest"],
     doc_md=__doc__,
-    params={"period": period_param("A whole month to pull, YYYY-MM, day by day. Required for a manual run.")},
+    params={
+        "period": period_param("A whole month to pull, YYYY-MM, day by day. A manual run gives this or `day`."),
+        "day": day_param("One day to pull again, YYYY-MM-DD. A manual run gives this or `period`."),
+    },
 )
 def ingest_generation_logs():
     @task
@@ -55,11 +61,17 @@ def ingest_generation_logs():
         from settlement import calculate, ingest, messages
 
         ctx = get_current_context()
-        if (ctx.get("params") or {}).get("period"):  # a manual run: the whole month, day by day
+        day = (ctx.get("params") or {}).get("day")
+        if day and (ctx.get("params") or {}).get("period"):
+            raise AirflowFailException("give `period` (a month) or `day`, not both")
+        if day:  # a manual run for one day
+            start = pendulum.parse(day, tz="UTC")
+            end = start.add(days=1)
+        elif (ctx.get("params") or {}).get("period"):  # a manual run: the whole month, day by day
             first, after = calculate.period_bounds(run_period(ctx))
             start, end = (pendulum.datetime(d.year, d.month, d.day, tz="UTC") for d in (first, after))
         else:
-            run_period(ctx)  # a scheduled run, or the message that a manual one needs a period
+            run_period(ctx)  # a scheduled run, or the message that a manual one names no month
             start, end = ctx["data_interval_start"], ctx["data_interval_end"]
         s = settings()
         result = ingest.ingest_platform(

@@ -103,15 +103,17 @@ def _month(period: str) -> tuple[datetime, datetime]:
     return start, end
 
 
-def run_dag(dag, period: str | None = None):
-    """One real Airflow run, as a person triggers it: the month named by the `period` param and
-    no logical date, so no demo run ever holds a date the schedule will want (the scheduler
-    skips a scheduled run whose logical date a manual run already took). Raises if any task
-    failed; returns the run."""
-    run = dag.test(logical_date=None, run_conf={"period": period} if period else None)
+def run_dag(dag, period: str | None = None, conf: dict | None = None):
+    """One real Airflow run, as a person triggers it: what to work on named by params (the
+    `period`, or `conf` such as {"day": "2026-10-02"} for one ingest day) and no logical date,
+    so no demo run ever holds a date the schedule will want (the scheduler skips a scheduled
+    run whose logical date a manual run already took). Raises if any task failed; returns the
+    run."""
+    conf = dict(conf or {}, **({"period": period} if period else {}))
+    run = dag.test(logical_date=None, run_conf=conf or None)
     if run is None or str(run.state) not in ("success", "DagRunState.SUCCESS"):
         failed = [ti.task_id for ti in (run.get_task_instances() if run else []) if str(ti.state) == "failed"]
-        raise RuntimeError(f"DAG {dag.dag_id} run for {period or 'new data'} ended {run and run.state}: failed {failed}")
+        raise RuntimeError(f"DAG {dag.dag_id} run for {conf or 'new data'} ended {run and run.state}: failed {failed}")
     return run
 
 

@@ -24,6 +24,7 @@ from pathlib import Path
 import duckdb
 import pytest
 from killing import _rmtree, fresh, kill_series, run
+from settlement_fixtures import record_ingest_windows
 
 from settlement.reference import Contract, register_contract, register_platform
 from settlement.warehouse import warehouse
@@ -76,6 +77,7 @@ def _seed(db: Path, generations: int = GENERATIONS, holders: int = 14) -> None:
         con.execute(f"INSERT INTO attribution.runs VALUES ('run1', 'p1', 'mv1', 'trak', '{{}}', {GENERATIONS}, 0, now()::TIMESTAMP)")
         con.execute("INSERT INTO ref.fx_rates VALUES ('2026-10', 'EUR', 'USD', 1.0842, 'ECB'), "
                     "('2026-10', 'USD', 'EUR', 0.92233, 'ECB')")
+        record_ingest_windows(con, "p1", "2026-10")  # the month's ingest was complete
         con.execute("CHECKPOINT")
 
 
