@@ -6,6 +6,7 @@ here: a DAG file is parsed often, by processes that never run a task."""
 
 from __future__ import annotations
 
+import copy
 import logging
 import os
 import re
@@ -64,8 +65,26 @@ ALERT_TO = [a.strip() for a in os.environ.get("TRIBUTARY_ALERT_TO", "finance-ops
 ALERT_FROM = os.environ.get("TRIBUTARY_ALERT_FROM", "tributary@localhost")
 
 
+class AlertMail(SmtpNotifier):
+    """Airflow's SMTP notifier, except that a mail it cannot send is logged as an error instead
+    of failing the task that asked for it: an approval must not fail because the mail server is
+    down (or, in the embedded default, not configured)."""
+
+    def __call__(self, *args) -> None:
+        # Rendering the templates writes the rendered text onto the notifier: render a copy, so
+        # that the one instance every task shares is never left holding another task's text.
+        return SmtpNotifier.__call__(copy.copy(self), *args)
+
+    def notify(self, context) -> None:
+        try:
+            super().notify(context)
+            LOG.info("alert mail sent to %s: %s", ", ".join(ALERT_TO), self.subject)
+        except Exception as err:  # noqa: BLE001 - any mail failure is reported the same way
+            LOG.error("could not send the alert mail %r to %s: %s", self.subject, ", ".join(ALERT_TO), err)
+
+
 def _mail(subject: str, body: str) -> SmtpNotifier:
-    return SmtpNotifier(to=ALERT_TO, from_email=ALERT_FROM, subject=subject, html_content=body)
+    return AlertMail(to=ALERT_TO, from_email=ALERT_FROM, subject=subject, html_content=body)
 
 
 def failure_mail() -> SmtpNotifier:

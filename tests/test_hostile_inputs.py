@@ -131,9 +131,8 @@ def test_empty_names_are_refused(home, command, name):
 def test_airflow_and_the_cli_share_one_identity_rule():
     """The DAG's approval task calls settlement.lifecycle.approve_period, which is where the
     rule lives (settlement.identity.second_person); nothing in dags/ compares names itself."""
-    from pathlib import Path
-
     import re
+    from pathlib import Path
 
     source = (Path(__file__).resolve().parents[1] / "dags" / "_approval.py").read_text()
     answer = source.split("def execute_complete")[1]

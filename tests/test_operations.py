@@ -25,62 +25,19 @@ from __future__ import annotations
 import json
 import os
 import secrets
-import socket
 import subprocess
 import sys
 import time
 from datetime import UTC, datetime
 from decimal import Decimal
-from email import message_from_bytes
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
+from mailbox_server import Mailbox
 
 ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.e2e
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class Mailbox:
-    """A real SMTP server on loopback (aiosmtpd); every message it accepts is kept."""
-
-    def __init__(self):
-        from aiosmtpd.controller import Controller
-
-        self.messages: list[dict] = []
-        self.port = free_port()
-        self.controller = Controller(self, hostname="127.0.0.1", port=self.port)
-
-    async def handle_DATA(self, server, session, envelope):  # aiosmtpd's handler hook
-        msg = message_from_bytes(envelope.content)
-        body = "".join(
-            part.get_payload(decode=True).decode("utf-8", "replace")
-            for part in msg.walk() if part.get_content_maintype() == "text"
-        )  # fmt: skip
-        self.messages.append({"to": envelope.rcpt_tos, "subject": str(msg["Subject"]), "body": body})
-        return "250 OK"
-
-    def connection(self) -> str:
-        """Airflow's `smtp_default` connection pointing here (plain SMTP on loopback)."""
-        return json.dumps({
-            "conn_type": "smtp", "host": "127.0.0.1", "port": self.port,
-            "extra": {"disable_ssl": True, "disable_tls": True, "from_email": "tributary@localhost", "timeout": 10},
-        })  # fmt: skip
-
-    def since(self, n: int) -> list[dict]:
-        return self.messages[n:]
-
-    def __enter__(self):
-        self.controller.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.controller.stop()
 
 
 def _sql(home: Path, sql: str, params=None) -> list[tuple]:
@@ -180,11 +137,14 @@ def story(tmp_path_factory):
 def _xcom(run, task_id: str):
     from airflow.models.xcom import XComModel
     from airflow.utils.session import create_session
+    from sqlalchemy import select
 
     with create_session() as session:
-        value = XComModel.get_many(run_id=run.run_id, dag_ids=run.dag_id, task_ids=task_id, key="return_value",
-                                   session=session).with_entities(XComModel.value).first()  # fmt: skip
-    return XComModel.deserialize_value(value) if value is not None else None
+        value = session.scalar(select(XComModel.value).where(
+            XComModel.dag_id == run.dag_id, XComModel.run_id == run.run_id,
+            XComModel.task_id == task_id, XComModel.key == "return_value",
+        ))  # fmt: skip
+    return XComModel.deserialize_value(SimpleNamespace(value=value)) if value is not None else None
 
 
 def _answer_twice(required_actions, users: list[str], seen: dict):
