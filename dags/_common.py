@@ -129,6 +129,25 @@ def deadline_mail_kwargs() -> dict:
     }
 
 
+def close_deadline():
+    """The monthly deadline (DeadlineAlert): unless a run has closed its month
+    TRIBUTARY_CLOSE_DEADLINE after it was queued (default 9 days: a scheduled run is queued on
+    the 1st, so the 10th), mail. "off" leaves it out: `dag.test()` in Airflow 3.3.2 cannot finish
+    a run of a DAG that has a deadline (it looks the alert up by an id only the dag-processor
+    stores), so the embedded default (sandbox/demo.py, tests) runs without it."""
+    setting = os.environ.get("TRIBUTARY_CLOSE_DEADLINE", "9d")
+    if setting.strip().lower() == "off":
+        return None
+    from airflow.sdk import AsyncCallback, DeadlineAlert, DeadlineReference
+
+    return DeadlineAlert(
+        reference=DeadlineReference.DAGRUN_QUEUED_AT,
+        interval=_duration(setting),
+        # run by the triggerer: Airflow's own notifier, importable there (AlertMail lives in dags/)
+        callback=AsyncCallback(SmtpNotifier, kwargs=deadline_mail_kwargs()),
+    )
+
+
 def _duration(text: str) -> timedelta:
     """'9d', '36h', '30m', '20s' or a number of seconds."""
     match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([dhms]?)\s*", text)

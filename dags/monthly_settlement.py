@@ -18,7 +18,7 @@ from _common import (
     START_DATE,
     STATEMENTS,
     WAREHOUSE_POOL,
-    deadline_mail_kwargs,
+    close_deadline,
     period_param,
     preparer,
     run_period,
@@ -26,8 +26,7 @@ from _common import (
     settings,
     task_run_id,
 )
-from airflow.providers.smtp.notifications.smtp import SmtpNotifier
-from airflow.sdk import AsyncCallback, DeadlineAlert, DeadlineReference, PokeReturnValue, dag, task
+from airflow.sdk import PokeReturnValue, dag, task
 from airflow.timetables.interval import CronDataIntervalTimetable
 
 
@@ -42,11 +41,7 @@ from airflow.timetables.interval import CronDataIntervalTimetable
     params={"period": period_param("The month to settle, YYYY-MM. Required for a manual run.")},
     # A scheduled run is queued on the 1st just after midnight for the month before: unless it
     # has closed that month TRIBUTARY_CLOSE_DEADLINE later (default 9 days: the 10th), mail.
-    deadline=DeadlineAlert(
-        reference=DeadlineReference.DAGRUN_QUEUED_AT,
-        interval=setting_duration("TRIBUTARY_CLOSE_DEADLINE", "9d"),
-        callback=AsyncCallback(SmtpNotifier, kwargs=deadline_mail_kwargs()),
-    ),
+    deadline=close_deadline(),
 )
 def monthly_settlement():
     @task

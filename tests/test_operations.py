@@ -359,3 +359,31 @@ def test_dag_files_parse_fast_and_pass_ruffs_airflow_rules():
     ruff = subprocess.run([str(Path(sys.executable).parent / "ruff"), "check", "--select", "AIR", "--preview", "dags/"],
                           check=False, capture_output=True, text=True, cwd=ROOT)  # fmt: skip
     assert ruff.returncode == 0, ruff.stdout + ruff.stderr
+
+
+def test_the_order_gate_waived_by_a_person_and_a_month_after_a_later_close(tmp_path):
+    """The CLI's `period waive-order` lets November go before October, recorded with who and
+    why; once November is closed, October can no longer be settled on its own."""
+    from settlement_fixtures import seed_warehouse, table
+    from typer.testing import CliRunner
+
+    from settlement import calculate, lifecycle
+    from settlement.cli import app
+
+    db = tmp_path / "warehouse.duckdb"
+    seed_warehouse(db)  # October has generations; ingest delivered October to December
+    with pytest.raises(calculate.QualityGateError, match="previous_period_open: 2026-10: 2026-10 is open"):
+        calculate.calculate_period(db, "2026-11", run_id="c11", by="alice")
+    env = {"TRIBUTARY_HOME": str(tmp_path)}
+    empty = CliRunner().invoke(app, ["period", "waive-order", "2026-11", "--by", "carol", "--reason", " "], env=env)
+    assert empty.exit_code == 2 and "say why" in empty.output
+    done = CliRunner().invoke(app, ["period", "waive-order", "2026-11", "--by", "Carol", "--reason",
+                                    "October settled in the old system"], env=env)  # fmt: skip
+    assert done.exit_code == 0, done.output
+    waiver = table(db, "SELECT period, previous_period, waived_by, reason FROM settlement.order_waivers")
+    assert waiver.values.tolist() == [["2026-11", "2026-10", "carol", "October settled in the old system"]]
+    calculate.calculate_period(db, "2026-11", run_id="c11", by="alice")
+    lifecycle.approve_period(db, "2026-11", by="bob")
+    lifecycle.close_period(db, "2026-11", by="bob", snapshots=None)
+    with pytest.raises(calculate.QualityGateError, match="later_period_closed: 2026-11: 2026-11 is already closed"):
+        calculate.calculate_period(db, "2026-10", run_id="c10", by="alice")
