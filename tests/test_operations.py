@@ -25,6 +25,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import socket
 import subprocess
 import sys
 import time
@@ -387,3 +388,56 @@ def test_the_order_gate_waived_by_a_person_and_a_month_after_a_later_close(tmp_p
     lifecycle.close_period(db, "2026-11", by="bob", snapshots=None)
     with pytest.raises(calculate.QualityGateError, match="later_period_closed: 2026-11: 2026-11 is already closed"):
         calculate.calculate_period(db, "2026-10", run_id="c10", by="alice")
+
+
+NO_PERIOD_RUN = """
+import sys
+sys.path.insert(0, {dags!r})
+from monthly_settlement import monthly_settlement
+run = monthly_settlement().test(logical_date=None)
+print("RUN", run.state, sorted((ti.task_id, str(ti.state)) for ti in run.get_task_instances()))
+"""
+
+
+def test_a_run_without_period_or_interval_fails_at_once_and_metrics_reach_statsd(tmp_path):
+    """A manual run with a null logical date and no `period`: its first task fails with the
+    message, nothing else runs, the failure is mailed; with the production metrics settings
+    (StatsD on, docs/runbook.md "Metrics") Airflow's task metrics reach a UDP listener."""
+    import ast
+    import shutil
+
+    listener = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    listener.bind(("127.0.0.1", 0))
+    listener.settimeout(0.5)
+    airflow_home = tmp_path / "airflow"
+    airflow_home.mkdir()
+    shutil.copyfile(Path(os.environ["AIRFLOW_HOME"]) / "airflow.db", airflow_home / "airflow.db")
+    with Mailbox() as mail:
+        env = dict(
+            os.environ, AIRFLOW_HOME=str(airflow_home), TRIBUTARY_HOME=str(tmp_path / "var"),
+            AIRFLOW_CONN_SMTP_DEFAULT=mail.connection(),
+            AIRFLOW__METRICS__STATSD_ON="True", AIRFLOW__METRICS__STATSD_HOST="127.0.0.1",
+            AIRFLOW__METRICS__STATSD_PORT=str(listener.getsockname()[1]), AIRFLOW__METRICS__STATSD_PREFIX="airflow",
+        )  # fmt: skip
+        out = subprocess.run([sys.executable, "-c", NO_PERIOD_RUN.format(dags=str(ROOT / "dags"))], env=env,
+                             capture_output=True, text=True, timeout=300, check=False, cwd=ROOT)  # fmt: skip
+        packets = []
+        while True:
+            try:
+                packets += listener.recv(65536).decode().splitlines()
+            except TimeoutError:
+                break
+        messages = list(mail.messages)
+    listener.close()
+    summary = next((line for line in out.stdout.splitlines() if line.startswith("RUN ")), out.stdout[-2000:] + out.stderr[-3000:])
+    print(f"\n{summary}\n{len(packets)} StatsD packet(s), e.g. {sorted({p.split(':')[0] for p in packets})[:12]}")
+    assert summary.lower().startswith(("run failed", "run dagrunstate.failed")), summary
+    states = dict(ast.literal_eval(summary.split(" ", 2)[2]))  # the (task, state) pairs printed above
+    assert states["period"].lower().endswith("failed")
+    assert all(s.lower().endswith("upstream_failed") for t, s in states.items() if t != "period"), states
+    (failure,) = messages
+    assert "monthly_settlement.period failed" in failure["subject"]
+    assert "names no month: trigger it with the `period` param" in failure["body"]
+    names = {p.split(":")[0] for p in packets}
+    assert any(n.startswith("airflow.ti.start") for n in names), names
+    assert any(n.startswith(("airflow.ti.finish", "airflow.operator_failures")) for n in names), names
