@@ -157,7 +157,7 @@ def run_month(
     cfg: DemoConfig,
     sandbox: dict,
     repull_days: tuple[datetime, ...] = (),
-    approver_name: str = "demo-approver",
+    approver_name: str | tuple[str, ...] = "demo-approver",
 ) -> dict:
     """Start the platform, run the three DAGs for the period, stop the platform.
 
@@ -186,7 +186,7 @@ def run_month(
     return timings
 
 
-def settle_month(period: str, approver_name: str = "demo-approver", settle_dag=None):
+def settle_month(period: str, approver_name: str | tuple[str, ...] = "demo-approver", settle_dag=None):
     """The monthly settlement run for `period` (param, null logical date), its approval answered
     in Airflow's Required Actions by `approver_name`. The preparer is the user who triggered the
     run: `dag.test()` records "dag_test"; an answer by that name is refused and asked again."""
