@@ -8,9 +8,20 @@ export AIRFLOW__CORE__LOAD_EXAMPLES := False
 export AIRFLOW__CORE__DAGS_FOLDER := $(CURDIR)/dags
 export TRIBUTARY_HOME ?= $(CURDIR)/var
 
-.PHONY: install demo test test-fast lint clean
+.PHONY: install demo test test-fast lint clean audio-system-packages
 
-$(VENV)/.installed: pyproject.toml
+# The audio sandbox renders catalog works with the distribution's FluidSynth and its General
+# MIDI soundfont (sandbox/audio_render.py); installed here like .ci/run installs PostgreSQL.
+SOUNDFONT := /usr/share/sounds/sf2/TimGM6mb.sf2
+audio-system-packages:
+	@if ! command -v fluidsynth >/dev/null || [ ! -f $(SOUNDFONT) ]; then \
+	  echo "installing fluidsynth and timgm6mb-soundfont"; \
+	  sudo=""; [ "$$(id -u)" -eq 0 ] || sudo="sudo"; \
+	  $$sudo apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq fluidsynth timgm6mb-soundfont >/dev/null; \
+	fi
+
+$(VENV)/.installed: pyproject.toml | audio-system-packages
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11+ is required"'
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install -q --upgrade pip

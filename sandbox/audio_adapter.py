@@ -50,6 +50,14 @@ class AudioDiffusionAdapter:
         self._current = mv.checkpoints[-1]
         self._live = list(self.model.state_dict(keep_vars=True).values())
         self._states = {self._current: [t.detach().clone() for t in self._live]}
+        # The denoiser's last prediction, for output_gradient: the U-Net's output is its last
+        # residual block's conv_2 plus that block's skip path, so the output layer's own
+        # output is not the prediction, but the loss's gradient w.r.t. both is the same.
+        self._prediction: torch.Tensor | None = None
+        self.model.register_forward_hook(self._keep_prediction)
+
+    def _keep_prediction(self, module, inputs, output) -> None:
+        self._prediction = output
 
     @property
     def model_version(self) -> str:
@@ -100,20 +108,25 @@ class AudioDiffusionAdapter:
         return denoising_loss(self.model, torch.stack(list(batch)), self.timesteps, self.noise)
 
     def output_gradient(self, batch, outputs: torch.Tensor) -> torch.Tensor:
-        """d per_example_loss / d (denoiser output), (B*K, C, L): the loss is
-        mean_k mean_{c,l} (out - eps)^2, so 2 (out - eps) / (C L K)."""
+        """d per_example_loss / d (output layer's output), (B*K, C, L): the loss is
+        mean_k mean_{c,l} (pred - eps)^2 and pred = that output + a path that does not
+        depend on it, so 2 (pred - eps) / (C L K)."""
+        pred = self._prediction
+        if pred is None or pred.shape != outputs.shape:
+            raise RuntimeError("output_gradient needs the prediction of the last per_example_loss")
         B, K = len(batch), len(self.timesteps)
-        eps = self.noise.unsqueeze(0).expand(B, *self.noise.shape).reshape(outputs.shape)
-        return 2.0 * (outputs.detach() - eps) / (outputs[0].numel() * K)
+        eps = self.noise.unsqueeze(0).expand(B, *self.noise.shape).reshape(pred.shape)
+        return 2.0 * (pred.detach() - eps) / (pred[0].numel() * K)
 
     def embed(self, batch) -> torch.Tensor:
         with torch.no_grad():
             return hidden_states(self.model, torch.stack(list(batch)))
 
     def attributed_modules(self) -> list[nn.Module]:
-        """Every convolution and linear layer of the U-Net, the output convolution last."""
+        """Every convolution and linear layer of the U-Net, the output layer last: the last
+        residual block's second convolution, whose output the prediction adds up from."""
         unet = self.model.unet
-        out = unet.out_block.final_conv1d_2
+        out = unet.up_blocks[-1].resnets[-1].conv_2
         mods = [m for m in unet.modules() if isinstance(m, nn.Conv1d | nn.Linear) and m is not out]
         return [*mods, out]
 

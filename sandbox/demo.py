@@ -1,9 +1,12 @@
 """One month settled end to end on the embedded default: `make demo`.
 
-Builds the catalog and the sandbox platform's model (both cached between runs), starts the
-platform's HTTP server on loopback, runs the three Airflow DAGs through real Airflow
-(`dag.test()` against the project's own SQLite metadata database), stops the server and
-prints what happened.
+Two licensed platforms report generations in the same month, under different contracts: the
+symbolic sandbox (a nanoGPT over note tokens) and the audio sandbox (a diffusers U-Net over
+log-mel spectrograms of catalog works rendered through FluidSynth). Builds the catalog and
+both platforms' models (cached between runs; the audio platform is built in a second process
+while the symbolic one trains, each on one core), starts both platforms' HTTP servers on
+loopback, runs the three Airflow DAGs through real Airflow (`dag.test()` against the
+project's own SQLite metadata database), stops the servers and prints what happened.
 
     python -m sandbox.demo [--period 2026-10] [--generations 600] [--small]
 """
@@ -17,8 +20,10 @@ import os
 import secrets
 import sys
 import time
-from dataclasses import dataclass, replace
+from contextlib import ExitStack
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -31,6 +36,14 @@ os.environ.setdefault("TRIBUTARY_CLOSE_DEADLINE", "off")
 log = logging.getLogger("tributary.demo")
 PLATFORM_ID = "sandbox"
 CONN_ID = "sandbox_platform"
+AUDIO_PLATFORM_ID = "sandbox-audio"
+AUDIO_CONN_ID = "sandbox_audio_platform"
+# The audio platform of the demo month (sandbox.audio_platform.AudioSandboxConfig fields):
+# 300 catalog works rendered, 120 generations of which 8 planted copies (exact, pitch-shifted,
+# time-stretched, noisy), the DEMO model (800 steps, about 2 minutes on one core).
+AUDIO_DEMO = {"n_works": 300, "n_generations": 120}
+AUDIO_SMALL = {"n_works": 24, "n_generations": 16, "model_size": "tiny", "train_steps": 120,
+               "copies_per_transform": 1}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -42,24 +55,70 @@ class DemoConfig:
     model_size: str = "demo"  # "demo" or "tiny"
     days: int | None = None  # ingest only the first N days (tests); None: the whole month
     seed: int = 11
+    # The audio platform (AudioSandboxConfig overrides); None: the symbolic platform alone.
+    audio: dict | None = field(default_factory=lambda: dict(AUDIO_DEMO))
+    # The audio contract's min_confidence (z-score of the top match over the catalog). The
+    # z-score of one outlier among n works is at most (n - 1) / sqrt(n): 4.7 for SMALL's 24
+    # works, so the small month's contract asks for less (its exact copies score 3.6, its
+    # ordinary generations at most 2.2).
+    audio_min_confidence: float = 5.0
 
 
-SMALL = DemoConfig(n_generations=60, catalog_limit=60, train_steps=60, model_size="tiny", days=2)
+SMALL = DemoConfig(
+    n_generations=60, catalog_limit=60, train_steps=60, model_size="tiny", days=2, audio=AUDIO_SMALL,
+    audio_min_confidence=3.0,
+)  # fmt: skip
 
 
 def build_sandbox(home: Path, cfg: DemoConfig) -> dict:
-    """Catalog, rights, the platform's model version and its generation log (all cached)."""
-    import pandas as pd
+    """Catalog, rights, both platforms' model versions and generation logs (all cached).
 
-    from sandbox import corpus, rights, train
-    from sandbox.model import GPTConfig
-    from sandbox.platform import PlatformSpec, build_generation_log
-    from sandbox.tokenizer import Tokenizer
+    Returns the symbolic platform's paths and facts, with the audio platform's under "audio"
+    (sandbox.audio_platform.build_audio_sandbox) when cfg.audio is set."""
+    from sandbox import corpus, rights
 
     t0 = time.perf_counter()
     stats = corpus.build_catalog(home, limit=cfg.catalog_limit)
     rights.build_rights(home)
     log.info("catalog ready in %.1fs: %s", time.perf_counter() - t0, stats.get("n_works", stats))
+    with ExitStack() as stack:
+        # The audio platform builds in a second process (its own core) while this one trains
+        # the symbolic model: both are single-threaded, so the month's build costs the longer
+        # of the two, not their sum.
+        audio = _start_audio_build(home, cfg, stack)
+        sandbox = _build_symbolic(home, cfg)
+        if audio is not None:
+            sandbox["audio"] = audio.result()
+            log.info("audio platform ready: %s", sandbox["audio"]["timings"])
+    return sandbox
+
+
+def _start_audio_build(home: Path, cfg: DemoConfig, stack: ExitStack):
+    if cfg.audio is None:
+        return None
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    from sandbox.audio_platform import AudioSandboxConfig, build_audio_sandbox
+
+    audio_cfg = AudioSandboxConfig(
+        **{"platform_id": AUDIO_PLATFORM_ID, **cfg.audio, "period": cfg.period, "days": cfg.days}
+    )
+    # spawn: a fresh interpreter, not a fork of one that holds torch's and Airflow's threads
+    pool = stack.enter_context(
+        ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
+    )
+    return pool.submit(build_audio_sandbox, home, audio_cfg)
+
+
+def _build_symbolic(home: Path, cfg: DemoConfig) -> dict:
+    """The symbolic platform's model version and generation log (cached)."""
+    import pandas as pd
+
+    from sandbox import train
+    from sandbox.model import GPTConfig
+    from sandbox.platform import PlatformSpec, build_generation_log
+    from sandbox.tokenizer import Tokenizer
 
     platform_root = home / "platform" / PLATFORM_ID
     tokens = pd.read_parquet(home / "catalog" / "tokens.parquet")
@@ -150,6 +209,22 @@ def register(home: Path, cfg: DemoConfig) -> None:
                 method_params={"curvature": "kfac-gram"},
             ),
         )
+        if cfg.audio is not None:
+            register_platform(con, AUDIO_PLATFORM_ID, "Sandbox Audio AI (local)", AUDIO_CONN_ID)
+            # Another licence on other terms: a quarter of revenue, a fifth of the pool spread
+            # over the whole training manifest (training royalty), D-TRAK-style gradients of
+            # the denoising loss, output share only for confident matches.
+            register_contract(
+                con,
+                Contract(
+                    contract_id="SBX-AUDIO-2026",
+                    platform_id=AUDIO_PLATFORM_ID,
+                    pool_rate=Decimal("0.250000"),
+                    training_share=Decimal("0.200000"),
+                    shares_policy={"min_confidence": cfg.audio_min_confidence},
+                    method_params={"curvature": "kfac-gram"},
+                ),
+            )
 
 
 def run_month(
@@ -164,13 +239,20 @@ def run_month(
     `repull_days`: days whose months are ingested again first (late deliveries)."""
     from sandbox.server import SandboxServer
 
-    token = secrets.token_urlsafe(24)
     register(home, cfg)
     timings = {}
-    with SandboxServer(sandbox["log_path"], sandbox["model_dir"].parent, token) as server:
-        os.environ[f"AIRFLOW_CONN_{CONN_ID.upper()}"] = json.dumps(
-            {"conn_type": "http", "host": "127.0.0.1", "port": server.port, "schema": "http", "password": token}
-        )
+    with ExitStack() as servers:
+        # One server (and one token) per platform, as two licensees would run them.
+        platforms = [(CONN_ID, sandbox["log_path"], sandbox["model_dir"].parent, None)]
+        if "audio" in sandbox:
+            a = sandbox["audio"]
+            platforms.append((AUDIO_CONN_ID, a["log_path"], a["models_dir"], a["audio_dir"]))
+        for conn_id, log_path, models, audio_dir in platforms:
+            token = secrets.token_urlsafe(24)
+            server = servers.enter_context(SandboxServer(log_path, models, token, audio_dir=audio_dir))
+            os.environ[f"AIRFLOW_CONN_{conn_id.upper()}"] = json.dumps(
+                {"conn_type": "http", "host": "127.0.0.1", "port": server.port, "schema": "http", "password": token}
+            )
         dags = load_dags()
         t0 = time.perf_counter()
         for month in sorted({f"{day:%Y-%m}" for day in repull_days}):
@@ -201,10 +283,13 @@ def settle_month(period: str, approver_name: str | tuple[str, ...] = "demo-appro
 
 
 def report(home: Path, period: str) -> dict:
+    """The month's headline numbers, with one line per platform under "platforms"."""
     from settlement.warehouse import query, warehouse
 
     with warehouse(home / "warehouse.duckdb", read_only=True) as con:
-        return query(con, "marts/demo_report", {"period": period})[0]
+        summary = query(con, "marts/demo_report", {"period": period})[0]
+        summary["platforms"] = query(con, "marts/demo_report_platforms", {"period": period})
+    return summary
 
 
 def print_report(summary: dict, home: Path, timings: dict) -> None:
@@ -230,7 +315,15 @@ def print_report(summary: dict, home: Path, timings: dict) -> None:
         table.add_row(label, str(summary[key]))
     table.add_row("pool - paid", str(summary["pool"] - summary["total_paid"]))
     table.add_row("statements folder", str(home / "statements" / summary["period"]))
-    Console().print(table)
+    console = Console()
+    console.print(table)
+    per = Table(title="by platform")
+    for col in ("platform", "contract", "generations", "of them audio", "pool", "paid"):
+        per.add_column(col, justify="left" if col in ("platform", "contract") else "right")
+    for p in summary["platforms"]:
+        per.add_row(p["platform_id"], p["contract_id"], str(p["generations"]), str(p["audio_outputs"]),
+                    f"{p['pool']} {p['currency']}", f"{p['paid']} {p['currency']}")  # fmt: skip
+    console.print(per)
     print("timings: " + ", ".join(f"{k}={v:.1f}s" for k, v in timings.items()))
 
 
@@ -238,7 +331,8 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--period", default=DemoConfig.period)
     ap.add_argument("--generations", type=int, default=DemoConfig.n_generations)
-    ap.add_argument("--small", action="store_true", help="small catalog and tiny model (a minute)")
+    ap.add_argument("--small", action="store_true", help="small catalog and tiny models (a minute)")
+    ap.add_argument("--no-audio", action="store_true", help="the symbolic platform alone")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     for noisy in ("airflow", "sqlalchemy", "alembic", "httpx", "urllib3"):
@@ -246,6 +340,8 @@ def main(argv: list[str] | None = None) -> int:
     cfg = replace(SMALL if args.small else DemoConfig(), period=args.period)
     if not args.small:
         cfg = replace(cfg, n_generations=args.generations)
+    if args.no_audio:
+        cfg = replace(cfg, audio=None)
     home = Path(os.environ.get("TRIBUTARY_HOME", ROOT / "var")).resolve()
     os.environ["TRIBUTARY_HOME"] = str(home)
     t0 = time.perf_counter()

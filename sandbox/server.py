@@ -7,6 +7,7 @@ API (docs/generation-log-api.yaml): every call needs `Authorization: Bearer <tok
 - GET /v1/generations?start=&end=&page_size=&cursor=   records with start <= created_at < end
 - GET /v1/generations/manifest?start=&end=             how many records and how much revenue
 - GET /v1/models, /v1/models/{version}, /v1/models/{version}/files/{name}   licensed models
+- GET /v1/generations/{generation_id}/audio   the audio file of an audio generation
 
 Every answer carries X-RateLimit-Limit/Remaining/Reset; past the limit it is a 429 with
 Retry-After. `--faults JSON` (or SANDBOX_FAULTS) switches on seeded fault injection
@@ -48,7 +49,8 @@ MAX_PAGE = 1000
 SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 # The platform's training data stays with the platform: licensors receive the manifest
 # (work ids and token hashes) and check it against their own copy of the catalog.
-PRIVATE_FILES = {"train_tokens.parquet"}
+PRIVATE_FILES = {"train_tokens.parquet", "train_inputs.npy"}
+AUDIO_MEDIA_TYPES = {"flac": "audio/flac", "wav": "audio/wav"}
 
 
 def _parse_ts(value: str, name: str) -> datetime:
@@ -88,10 +90,16 @@ def _decode_cursor(cursor: str, start: str, end: str) -> int:
 
 
 def create_app(
-    log_path: Path, models_dir: Path, token: str, faults: FaultConfig | None = None
+    log_path: Path,
+    models_dir: Path,
+    token: str,
+    faults: FaultConfig | None = None,
+    audio_dir: Path | None = None,
 ) -> FastAPI:
+    """audio_dir: where the log's audio files are (default: the log's folder/audio)."""
     faults = faults or FaultConfig()
     records = [json.loads(line) for line in log_path.read_text().splitlines() if line.strip()]
+    audio_names = _audio_names(records)
     records.sort(key=lambda r: (r["created_at"], r["generation_id"]))
     records, planted_invalid = corrupt(records, faults)
     # A record is filed by the platform's clock; a corrupted timestamp keeps its filing time.
@@ -295,7 +303,43 @@ def create_app(
             raise HTTPException(404, {"error": "not_found", "message": f"no file {name!r}"})
         return FileResponse(path, media_type="application/octet-stream")  # as the spec says, whatever the suffix
 
+    add_audio_route(app, audio_dir or log_path.parent / "audio", audio_names, authorised)
     return app
+
+
+def _audio_names(records: list[dict]) -> dict[str, tuple[str, str]]:
+    """generation_id -> (file name, format) for the log's audio outputs, read before fault
+    injection touches the records: what the platform itself stored."""
+    names = {}
+    for r in records:
+        audio = r.get("output", {}).get("audio") if isinstance(r.get("output"), dict) else None
+        if isinstance(audio, dict) and isinstance(audio.get("name"), str):
+            names[str(r.get("generation_id"))] = (audio["name"], str(audio.get("format", "flac")))
+    return names
+
+
+def add_audio_route(
+    app: FastAPI, audio_dir: Path, names: dict[str, tuple[str, str]], authorised
+) -> None:
+    """GET /v1/generations/{generation_id}/audio: the generation's audio file.
+
+    The request names a generation, never a file: the id is looked up in the log, and the
+    file name the log gives must be a plain name inside audio_dir (the platform's own data
+    is checked like anyone's before it touches the file system)."""
+    root = Path(audio_dir).resolve()
+
+    @app.get("/v1/generations/{generation_id}/audio", dependencies=[Depends(authorised)])
+    def generation_audio(generation_id: str) -> FileResponse:
+        missing = HTTPException(
+            404, {"error": "not_found", "message": f"no audio for generation {generation_id!r}"}
+        )
+        name, fmt = names.get(generation_id, (None, None))
+        if not name or fmt not in AUDIO_MEDIA_TYPES or Path(name).name != name:
+            raise missing
+        path = (root / name).resolve()
+        if path.parent != root or not path.is_file():
+            raise missing
+        return FileResponse(path, media_type=AUDIO_MEDIA_TYPES[fmt])
 
 
 async def _sleep(seconds: float) -> None:
@@ -321,6 +365,7 @@ class SandboxServer:
         token: str,
         port: int | None = None,
         faults: FaultConfig | None = None,
+        audio_dir: Path | None = None,
     ):
         self.log_path, self.models_dir, self.token, self.faults = (
             log_path,
@@ -328,6 +373,7 @@ class SandboxServer:
             token,
             faults,
         )
+        self.audio_dir = audio_dir
         self.port = port or free_port()
         self.proc: subprocess.Popen | None = None
 
@@ -343,6 +389,8 @@ class SandboxServer:
         ]  # fmt: skip
         if self.faults:
             cmd += ["--faults", self.faults.to_json()]
+        if self.audio_dir:
+            cmd += ["--audio", str(self.audio_dir)]
         self.proc = subprocess.Popen(
             cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
         )
@@ -385,11 +433,16 @@ def main() -> None:
         default=os.environ.get("SANDBOX_FAULTS"),
         help="fault injection, JSON or @file (sandbox/faults.py)",
     )
+    ap.add_argument(
+        "--audio", type=Path, default=None, help="audio files (default: LOG's folder/audio)"
+    )
     args = ap.parse_args()
     token = os.environ.get(args.token_env)
     if not token:
         sys.exit(f"set {args.token_env} to the bearer token clients must present")
-    app = create_app(args.log, args.models, token, FaultConfig.from_json(args.faults))
+    app = create_app(
+        args.log, args.models, token, FaultConfig.from_json(args.faults), audio_dir=args.audio
+    )
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning", access_log=False)
 
 

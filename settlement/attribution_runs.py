@@ -31,8 +31,8 @@ def training_items(manifest: pd.DataFrame, catalog: Path, kind: str = "tokens") 
         table = pd.read_parquet(catalog / "tokens.parquet", columns=["work_id", "tokens"])
         column = "tokens"
     elif kind == "audio":
-        table = pd.read_parquet(catalog / "audio.parquet")
-        column = "file"
+        table = pd.read_parquet(catalog / "audio.parquet", columns=["work_id", "file_name"])
+        column = "file_name"
     else:
         raise ValueError(f"unknown catalog kind {kind!r}; expected 'tokens' or 'audio'")
     table = table.set_index("work_id")
@@ -85,7 +85,7 @@ def plan_shards(settings: Settings, shard_size: int | None = None) -> list[dict]
 def attribute_shard(settings: Settings, shard: dict, run_id: str) -> dict:
     """Score one shard against the model's training set; writes Parquet, returns its paths."""
     with warehouse(settings.warehouse) as con:
-        gens = [(r["generation_id"], _raw_output(r)) for r in query(con, "marts/pending_attribution_shard", shard)]
+        gens = [(r["generation_id"], _raw_output(r, settings.lake)) for r in query(con, "marts/pending_attribution_shard", shard)]
         model = query(con, "marts/model_version_for_attribution", shard)
     if not model:
         raise RuntimeError(f"model version {shard['model_version']} of {shard['platform_id']} is not registered")
@@ -146,14 +146,13 @@ def load_attribution(settings: Settings, results: list[dict]) -> dict:
     return loaded
 
 
-def _raw_output(row: dict):
+def _raw_output(row: dict, lake: Path):
     """What the platform delivered for a generation, as the adapter's prepare() takes it: the
-    token list, or the path of the audio file the ingest stored and checked by sha256."""
-    if row.get("output_tokens") is not None:
-        return list(row["output_tokens"])
-    if row.get("output_audio_path"):
-        return Path(row["output_audio_path"])
-    return None  # the adapter rejects it with its rule
+    token list, or the audio file the ingest stored in the lake (content-addressed, checked by
+    sha256 when it landed)."""
+    if row["output_kind"] == "audio":
+        return lake / row["output_audio_path"]
+    return list(row["output_tokens"]) if row["output_tokens"] is not None else None
 
 
 def _safe(text: str) -> str:

@@ -21,7 +21,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from email.utils import parsedate_to_datetime
 from pathlib import Path, PurePosixPath
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 import pandas as pd
 import pyarrow as pa
@@ -52,6 +52,14 @@ class IngestError(RuntimeError):
 
 class AuthenticationError(IngestError):
     pass
+
+
+class HTTPStatusError(IngestError):
+    """The platform answered a status that is not retried (400, 403, 404...)."""
+
+    def __init__(self, status: int, message: str):
+        super().__init__(message)
+        self.status = status
 
 
 class ReconciliationError(IngestError):
@@ -199,8 +207,9 @@ class GenerationLogClient:
                         resp.headers.get("Retry-After"),
                     )
                 elif resp.status_code != 200:
-                    raise IngestError(
-                        f"platform {pid}: HTTP {resp.status_code} on {path}: {resp.text[:300]}"
+                    raise HTTPStatusError(
+                        resp.status_code,
+                        f"platform {pid}: HTTP {resp.status_code} on {path}: {resp.text[:300]}",
                     )
                 else:
                     self._respect_rate_limit(resp)
@@ -374,9 +383,9 @@ def validate(
         return Rejection("revenue_precision", f"{who}: revenue {amount} has more than 6 decimals")
     if currency not in KNOWN_CURRENCIES:
         return Rejection("unknown_currency", f"{who}: currency {currency!r} is not supported")
-    tokens = rec["output"].get("tokens") if isinstance(rec["output"], dict) else None
-    if not isinstance(tokens, list) or not tokens or not all(isinstance(t, int) for t in tokens):
-        return Rejection("bad_output", f"{who}: output.tokens must be a non-empty list of integers")
+    output = check_output(rec["output"], who)
+    if isinstance(output, Rejection):
+        return output
     territory = str(rec["territory"])
     if len(territory) != 2 or not territory.isalpha() or not territory.isupper():
         return Rejection(
@@ -388,11 +397,194 @@ def validate(
         "created_at": created.astimezone(UTC).replace(tzinfo=None),
         "style": str(rec["style"]),
         "prompt": rec.get("prompt"),
-        "output_tokens": tokens,
         "territory": territory,
         "revenue_amount": amount,
         "revenue_currency": currency,
+        **output,
     }
+
+
+# --- outputs: tokens or audio ----------------------------------------------------------------
+
+AUDIO_FORMATS = {"flac": (b"fLaC",), "wav": (b"RIFF", b"RIFX")}  # what the first bytes must be
+MAX_AUDIO_BYTES = 64 * 1024 * 1024
+# Attempts at one audio file whose body arrives short or broken: a transport fault clears in
+# a few tries (the sandbox faults one request at most twice in a row), while a platform that
+# serves the wrong file would cost the whole client retry budget per record.
+AUDIO_ATTEMPTS = 4
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+
+
+def _is_int(v) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def check_output(output, who: str) -> dict | Rejection:
+    """The output columns of a record, or why its output is unusable.
+
+    An output is either tokens (a non-empty list of integers) or audio (a file the platform
+    serves at /v1/generations/{id}/audio, described by sha256, bytes, format, sample_rate
+    and duration_s: docs/generation-log-api.yaml). The audio is fetched and checked later,
+    by fetch_audio_outputs; here only its description is."""
+    out = output if isinstance(output, dict) else {}
+    tokens, audio = out.get("tokens"), out.get("audio")
+    if tokens is not None and audio is not None:
+        return Rejection("bad_output", f"{who}: output has both tokens and audio; a record "
+                         "carries one of them")  # fmt: skip
+    none = {"output_kind": "tokens", "output_tokens": None, "output_audio_path": None,
+            "output_audio_sha256": None, "output_audio_bytes": None,
+            "output_audio_sample_rate": None, "output_audio_duration_s": None}  # fmt: skip
+    if audio is None:
+        if not isinstance(tokens, list) or not tokens or not all(_is_int(t) for t in tokens):
+            return Rejection("bad_output", f"{who}: output.tokens must be a non-empty list of "
+                             "integers (or output.audio must describe an audio file)")  # fmt: skip
+        return none | {"output_tokens": tokens}
+    if not isinstance(audio, dict):
+        return Rejection("bad_output", f"{who}: output.audio must be an object")
+    sha, size, fmt = audio.get("sha256"), audio.get("bytes"), audio.get("format")
+    rate, duration = audio.get("sample_rate"), audio.get("duration_s")
+    is_number = isinstance(duration, int | float) and not isinstance(duration, bool)
+    checks = [
+        (isinstance(sha, str) and bool(_SHA256.fullmatch(sha)), "sha256 must be 64 hex digits"),
+        (_is_int(size) and 0 < size <= MAX_AUDIO_BYTES, f"bytes must be in 1..{MAX_AUDIO_BYTES}"),
+        (fmt in AUDIO_FORMATS, f"format must be one of {sorted(AUDIO_FORMATS)}"),
+        (_is_int(rate) and 8000 <= rate <= 192000, "sample_rate must be an integer 8000..192000"),
+        (is_number and 0 < duration <= 3600, "duration_s must be a number in (0, 3600]"),
+    ]
+    problem = next((why for ok, why in checks if not ok), None)
+    if problem:
+        return Rejection("bad_output", f"{who}: output.audio.{problem}")
+    return none | {
+        "output_kind": "audio",
+        "output_audio_sha256": sha,
+        "output_audio_bytes": size,
+        "output_audio_sample_rate": rate,
+        "output_audio_duration_s": float(duration),
+        "_audio_format": fmt,  # where the file lands; not a column
+    }
+
+
+class AudioRejected(Exception):
+    def __init__(self, rule: str, reason: str):
+        super().__init__(reason)
+        self.rule, self.reason = rule, reason
+
+
+def audio_lake_path(platform_id: str, sha256: str, fmt: str) -> str:
+    """Where an audio output lives, relative to the lake: named by its content alone, never by
+    anything the platform named it."""
+    return f"audio/platform={platform_id}/{sha256}.{fmt}"
+
+
+def fetch_audio(
+    client: GenerationLogClient, lake: Path, row: dict, landed_sha: str | None = None
+) -> str:
+    """Download a validated audio row's file into the lake and return its lake-relative path;
+    AudioRejected(rule, reason) if it cannot be had as described.
+
+    A short or broken body is retried like any transport fault; a longer one is refused; a
+    full-size body with another sha256 is fetched once more, then refused. landed_sha: the
+    sha256 this generation was landed with before; if it is the record's and the lake still
+    holds those bytes, nothing is fetched (so every generation is fetched from the platform
+    at least once, even when another generation landed the same bytes)."""
+    gid, sha, size, fmt = (row["generation_id"], row["output_audio_sha256"],
+                           row["output_audio_bytes"], row["_audio_format"])  # fmt: skip
+    rel = audio_lake_path(client.endpoint.platform_id, sha, fmt)
+    dest = lake / rel
+    landed = landed_sha == sha and dest.is_file() and dest.stat().st_size == size
+    if landed and _sha256(dest) == sha:
+        return rel
+    who = f"generation {gid!r}"
+    path = f"/v1/generations/{quote(gid, safe='')}/audio"
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dest.with_name(f".{dest.name}.{os.getpid()}.tmp")
+    wrong_sha = 0
+    rule, reason = "audio_unreachable", f"{who}: audio could not be fetched"
+    try:
+        for attempt in range(AUDIO_ATTEMPTS):
+            try:
+                resp = client._get(path, stream=True)
+            except AuthenticationError:
+                raise
+            except HTTPStatusError as exc:
+                if exc.status == 404:
+                    raise AudioRejected("audio_missing", f"{who}: the platform has no audio "
+                                        f"file for it (HTTP 404 on {path})") from None  # fmt: skip
+                raise AudioRejected("audio_unreachable", f"{who}: {exc}") from None
+            except IngestError as exc:
+                raise AudioRejected("audio_unreachable", f"{who}: {exc}") from None
+            h, got = hashlib.sha256(), 0
+            try:
+                with tmp.open("wb") as fh:
+                    for chunk in resp.iter_content(1 << 16):
+                        got += len(chunk)
+                        if got > size:
+                            break  # longer than declared: never read an unbounded body
+                        h.update(chunk)
+                        fh.write(chunk)
+            except requests.RequestException as exc:
+                rule = "audio_unreachable"
+                reason = f"{who}: audio body broke off ({type(exc).__name__})"
+            else:
+                if got > size:  # no transport fault makes a body longer: refused at once
+                    raise AudioRejected("audio_size_mismatch", f"{who}: audio is longer than "
+                                        f"the {size} bytes the record says")  # fmt: skip
+                if got != size:
+                    rule, reason = "audio_size_mismatch", (
+                        f"{who}: audio is {got} bytes, the record says {size}")
+                elif h.hexdigest() != sha:
+                    rule, reason = "audio_sha256_mismatch", (
+                        f"{who}: audio sha256 {h.hexdigest()} differs from the record's {sha}")
+                    wrong_sha += 1
+                    if wrong_sha >= 2:  # the same full-size bytes twice: the record is wrong
+                        break
+                    continue
+                else:
+                    with tmp.open("rb") as fh:
+                        head = fh.read(4)
+                    if not head.startswith(AUDIO_FORMATS[fmt]):
+                        raise AudioRejected("audio_format_mismatch",
+                                            f"{who}: audio bytes are not {fmt} (starts {head!r})")
+                    os.replace(tmp, dest)  # whole and checked, or not there at all
+                    return rel
+            finally:
+                resp.close()
+            if attempt < AUDIO_ATTEMPTS - 1:
+                _sleep(client._wait(attempt))
+        raise AudioRejected(rule, reason)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def fetch_audio_outputs(client, warehouse_path: Path, lake: Path, rows: dict, rejected: dict,
+                        received: dict) -> dict:  # fmt: skip
+    """Land the audio of every audio row; a row whose audio cannot be had as its record
+    describes moves to the quarantine with the rule. Returns counts."""
+    counts = {"audio_outputs": 0, "audio_quarantined": 0}
+    audio_keys = [k for k, r in rows.items() if r["output_kind"] == "audio"]
+    landed = {}
+    if audio_keys:
+        with warehouse(warehouse_path) as con:
+            params = {"platform_id": client.endpoint.platform_id}
+            landed = {r["generation_id"]: r["audio_sha256"]
+                      for r in query(con, "marts/ingest_landed_audio", params)}  # fmt: skip
+    for key in audio_keys:
+        row = rows[key]
+        try:
+            row["output_audio_path"] = fetch_audio(client, Path(lake), row,
+                                                   landed.get(row["generation_id"]))  # fmt: skip
+            counts["audio_outputs"] += 1
+            log.debug("%s: audio of %s at %s", client.endpoint.platform_id, key,
+                      row["output_audio_path"])  # fmt: skip
+        except AudioRejected as exc:
+            rec = received[key]
+            payload = json.dumps(rec, sort_keys=True)
+            digest = hashlib.sha256(payload.encode()).hexdigest()
+            rejected[digest] = (rec, Rejection(exc.rule, exc.reason), payload)
+            del rows[key]
+            counts["audio_quarantined"] += 1
+        row.pop("_audio_format", None)
+    return counts
 
 
 def _parseable_amount(rec: dict) -> tuple[str, Decimal] | None:
@@ -414,6 +606,14 @@ RAW_SCHEMA = pa.schema(
         ("territory", pa.string()),
         ("revenue_amount", pa.decimal128(18, 6)),
         ("revenue_currency", pa.string()),
+        # an audio output (output_kind 'audio'): where it landed, relative to the lake, and
+        # what the platform declared about it (raw.generation_audio in the warehouse)
+        ("output_kind", pa.string()),
+        ("output_audio_path", pa.string()),
+        ("output_audio_sha256", pa.string()),
+        ("output_audio_bytes", pa.int64()),
+        ("output_audio_sample_rate", pa.int32()),
+        ("output_audio_duration_s", pa.float64()),
     ]
 )
 
@@ -447,6 +647,7 @@ def ingest_window(
                 endpoint.platform_id,
                 _iso(start),
             )
+    audio = fetch_audio_outputs(client, warehouse_path, lake, rows, rejected, received)
 
     table = pa.Table.from_pylist(
         [dict(r, platform_id=endpoint.platform_id) for r in rows.values()], schema=RAW_SCHEMA
@@ -466,6 +667,7 @@ def ingest_window(
         ),
         "manifest_sha256": manifest_digest(manifest),
         "raw_file": str(raw_file) if raw_file else None,
+        **audio,
     }
     summary |= land(
         warehouse_path, endpoint.platform_id, start, end, run_id, table, quarantine, summary
@@ -588,6 +790,7 @@ def land(
         # Flagged before the insert: "new" means not in raw.generations yet.
         run_sql(con, "loads/raw_late_arrivals", params)
         run_sql(con, "loads/raw_generations", params)
+        run_sql(con, "loads/raw_generation_audio", params)
         after = query(con, "marts/row_counts", count)[0]["raw_generations"]
         con.register("staged_quarantine", quarantine)
         run_sql(con, "loads/raw_quarantine", params)

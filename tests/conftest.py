@@ -3,6 +3,8 @@ import shutil
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 # Airflow reads its home at import time: keep it inside the project, never in ~/airflow.
 os.environ.setdefault("AIRFLOW_HOME", str(ROOT / ".airflow"))
@@ -30,3 +32,19 @@ if _worker:
     os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+
+@pytest.fixture(scope="session")
+def audio_sandbox(tmp_path_factory):
+    """Catalog audio, a tiny diffusion model version and a two-day generation log of the audio
+    sandbox platform (sandbox.audio_platform.build_audio_sandbox): (home, built, records)."""
+    import json
+
+    from audio_fixtures import AUDIO_CFG
+
+    from sandbox.audio_platform import build_audio_sandbox
+
+    home = tmp_path_factory.mktemp("audio-home")
+    built = build_audio_sandbox(home, AUDIO_CFG)
+    records = [json.loads(x) for x in built["log_path"].read_text().splitlines()]
+    return home, built, records

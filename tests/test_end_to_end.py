@@ -1,5 +1,7 @@
-"""One small month through real Airflow (dag.test), a real DuckDB file and the sandbox
-platform's real HTTP server on loopback. Nothing of ours is mocked."""
+"""One small month through real Airflow (dag.test), a real DuckDB file and both sandbox
+platforms' real HTTP servers on loopback: the symbolic platform (token outputs) and the audio
+platform (a tiny diffusers diffusion model, FLAC outputs downloaded and checked by sha256),
+under two contracts. Nothing of ours is mocked."""
 
 from __future__ import annotations
 
@@ -68,8 +70,15 @@ def test_month_reconciles_to_the_pool(month):
     assert summary["attributed"] + summary["attribution_rejected"] == summary["generations_ingested"]
     assert summary["pool"] > 0
     assert summary["pool"] == summary["total_paid"]
-    expected_pool = (summary["revenue"] * Decimal("0.3")).quantize(Decimal("0.01"))
-    assert summary["pool"] == expected_pool
+    # each platform's pool at its own contract's rate: 30 % symbolic, 25 % audio
+    by_platform = {p["platform_id"]: p for p in summary["platforms"]}
+    assert set(by_platform) == {"sandbox", "sandbox-audio"}
+    for platform_id, rate in [("sandbox", "0.3"), ("sandbox-audio", "0.25")]:
+        p = by_platform[platform_id]
+        assert p["generations"] > 0 and p["pool"] > 0 and p["pool"] == p["paid"]
+        assert p["pool"] == (p["revenue"] * Decimal(rate)).quantize(Decimal("0.01"))
+    assert by_platform["sandbox-audio"]["audio_outputs"] == by_platform["sandbox-audio"]["generations"]
+    assert summary["pool"] == sum(p["pool"] for p in summary["platforms"])
 
 
 def test_every_holder_with_earnings_has_statements(month):
@@ -91,8 +100,8 @@ def test_every_holder_with_earnings_has_statements(month):
 
 def test_planted_bad_records_are_quarantined_with_their_rule(month):
     home, sandbox = month
-    planted = sandbox["planted"]["bad_records"]
-    assert planted
+    planted = sandbox["planted"]["bad_records"] + sandbox["audio"]["planted"]["bad_records"]
+    assert {"audio_sha256_mismatch", "audio_missing"} <= {b["rule"] for b in planted}
     rows = {gid: (rule, reason) for gid, rule, reason in _one(home, "SELECT generation_id, rule, reason FROM raw.quarantine")}
     for bad in planted:
         rule, reason = rows[bad["generation_id"]]
@@ -119,7 +128,7 @@ def test_second_run_of_the_same_interval_changes_no_row(month):
         pd.testing.assert_frame_equal(before[t], after[t], obj=t)
     # the rerun is logged, and it loaded nothing new
     rows = _one(home, "SELECT loaded_new FROM raw.ingest_windows ORDER BY finished_at DESC LIMIT 2")
-    assert _one(home, "SELECT count(*) FROM raw.ingest_windows")[0][0] == windows_before + 2
+    assert _one(home, "SELECT count(*) FROM raw.ingest_windows")[0][0] == windows_before + 4  # 2 days x 2 platforms
     assert all(r[0] == 0 for r in rows)
 
 
@@ -130,10 +139,58 @@ def test_a_near_copy_of_a_training_work_gives_that_work_the_largest_share(month)
     for copy in copies:
         top = _one(
             home,
-            "SELECT work_id FROM attribution.shares WHERE generation_id = ? AND NOT is_residual ORDER BY share DESC, work_id LIMIT 1",
+            "SELECT work_id FROM attribution.shares WHERE platform_id = 'sandbox' AND generation_id = ? "
+            "AND NOT is_residual ORDER BY share DESC, work_id LIMIT 1",
             [copy["generation_id"]],
         )
         assert top == [(copy["work_id"],)], copy
+
+
+def test_audio_generations_are_attributed_through_airflow_and_exact_copies_find_their_work(month):
+    """The audio path end to end: every audio generation the ingest landed was attributed by
+    the DAG through the audio adapter (entry point named by the model version), and each
+    exact planted copy of a catalog recording ranks that work first."""
+    home, sandbox = month
+    audio = sandbox["audio"]
+    (n_audio,) = _one(home, "SELECT count(*) FROM staging.generation_outputs WHERE output_kind = 'audio'")[0]
+    (n_attr,) = _one(
+        home,
+        "SELECT count(DISTINCT s.generation_id) FROM attribution.shares AS s "
+        "JOIN staging.generation_outputs AS o USING (platform_id, generation_id) WHERE o.output_kind = 'audio'",
+    )[0]
+    assert n_audio == len([r for r in audio["log_path"].read_text().splitlines()]) - len(
+        audio["planted"]["bad_records"]
+    )
+    assert n_attr == n_audio
+    exact = [c for c in audio["planted"]["copies"] if c["transform"] == "exact"]
+    assert exact
+    for copy in exact:
+        top = _one(
+            home,
+            "SELECT work_id FROM attribution.shares WHERE platform_id = 'sandbox-audio' AND generation_id = ? "
+            "AND NOT is_residual ORDER BY score DESC, work_id LIMIT 1",
+            [copy["generation_id"]],
+        )
+        assert top == [(copy["work_id"],)], copy
+
+
+def test_audio_lines_name_the_generations_file_and_sha256(month):
+    """A holder paid for an audio generation finds, in its per-generation CSV, the file the
+    platform delivered (content-addressed in the lake) and the sha256 it was checked against."""
+    import hashlib
+
+    home, _ = month
+    folder = home / "statements" / "2026-10"
+    rows = pd.concat(
+        [pd.read_csv(p, dtype=str).assign(file=p.name) for p in folder.glob("*/generations_*.csv")]
+    )
+    audio_rows = rows[rows["output_kind"] == "audio"]
+    assert not audio_rows.empty and set(audio_rows["platform_id"]) == {"sandbox-audio"}
+    for _, row in audio_rows.drop_duplicates("generation_id").iterrows():
+        path = home / "lake" / row["output_audio_file"]
+        assert path.name == f"{row['output_audio_sha256']}.flac"
+        assert hashlib.sha256(path.read_bytes()).hexdigest() == row["output_audio_sha256"]
+    assert (rows[rows["output_kind"] == "tokens"]["output_audio_file"].isna()).all()
 
 
 def test_the_contracts_attribution_terms_reach_the_attribution_run(month):
@@ -145,7 +202,14 @@ def test_the_contracts_attribution_terms_reach_the_attribution_run(month):
     for method, params in runs:
         params = json.loads(params)
         assert method == "trak" and params["curvature"] == "kfac-gram"
-        assert params["policy"]["min_confidence"] == 6.0 and params["policy"]["top_k"] == 8
+        assert params["policy"]["top_k"] == 8
+    by_platform = dict(_one(home, "SELECT platform_id, params_json FROM attribution.runs"))
+    assert json.loads(by_platform["sandbox"])["policy"]["min_confidence"] == 6.0
+    audio = json.loads(by_platform["sandbox-audio"])
+    from sandbox.demo import SMALL
+
+    assert audio["policy"]["min_confidence"] == SMALL.audio_min_confidence
+    assert audio["adapter"].startswith("sandbox-audio-diffusion/")
 
 
 def test_run_manifest_names_model_contract_fx_and_input_file_digests(month):
@@ -160,10 +224,11 @@ def test_run_manifest_names_model_contract_fx_and_input_file_digests(month):
     manifest = json.loads(details)
     registered = _one(home, "SELECT model_version, model_sha256, manifest_sha256 FROM ref.model_versions")
     assert [(m["model_version"], m["model_sha256"], m["manifest_sha256"]) for m in manifest["model_versions"]] == registered
-    assert [(c["contract_id"], c["contract_version"]) for c in manifest["contracts"]] == [("SBX-2026", 1)]
+    contracts = sorted((c["contract_id"], c["contract_version"]) for c in manifest["contracts"])
+    assert contracts == [("SBX-2026", 1), ("SBX-AUDIO-2026", 1)]
     assert len(manifest["fx_table_sha256"]) == 64
     files = manifest["input_files"]
-    assert len(files) == 2  # SMALL ingests two daily windows
+    assert len(files) == 4  # SMALL ingests two daily windows of two platforms
     for f in files:  # an auditor can re-hash every input file
         assert hashlib.sha256(Path(f["raw_file"]).read_bytes()).hexdigest() == f["raw_file_sha256"]
     counts = manifest["row_counts"]

@@ -3,7 +3,9 @@
 -- of the holder's works (its output royalty), and one row per statement line for the training
 -- royalty (spread over the model's training manifest, it has no single generation). `exact` is
 -- the holder's exact part; `amount` divides the statement line's cents over the line's rows by
--- largest remainder, so a line's rows add up to the line to the cent.
+-- largest remainder, so a line's rows add up to the line to the cent. A generation the platform
+-- delivered as audio names its file (content-addressed in the lake) and the sha256 it was
+-- checked against at ingest, so a holder can find and verify the very recording.
 -- Params: $period, $rights_holder_id.
 WITH lines AS (
     SELECT platform_id, work_id, right_type, amount, currency
@@ -61,8 +63,9 @@ SELECT a.platform_id, a.royalty, a.generation_id, strftime(g.created_at, '%Y-%m-
        a.territory, a.work_id, w.iswc, w.isrc, a.right_type, a.revenue_amount, a.revenue_currency, a.fx_rate,
        a.fee, CAST(a.generation_pool AS DECIMAL(38, 9)) AS generation_pool, a.attribution_share, a.right_weight,
        a.holder_split, CAST(a.exact AS DECIMAL(38, 9)) AS exact_royalty, a.amount, a.currency,
-       a.attribution_run_id
+       a.attribution_run_id, o.output_kind, o.output_audio_path AS output_audio_file, o.output_audio_sha256
 FROM staging.apportion('items') AS a
 JOIN ref.works AS w ON w.work_id = a.work_id
 LEFT JOIN raw.generations AS g ON g.platform_id = a.platform_id AND g.generation_id = a.generation_id
+LEFT JOIN staging.generation_outputs AS o ON o.platform_id = a.platform_id AND o.generation_id = a.generation_id
 ORDER BY a.platform_id, a.work_id, a.right_type, a.royalty, a.generation_id;
