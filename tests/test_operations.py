@@ -29,6 +29,7 @@ import socket
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -64,8 +65,9 @@ def story(tmp_path_factory):
     from settlement.ingest import PlatformEndpoint
 
     seen: dict = {}
-    sandbox = demo.build_sandbox(home, demo.SMALL)
-    demo.register(home, demo.SMALL)
+    cfg = replace(demo.SMALL, audio=None)  # the symbolic platform alone: operations, not audio
+    sandbox = demo.build_sandbox(home, cfg)
+    demo.register(home, cfg)
     token = secrets.token_urlsafe(24)
     conn_var = f"AIRFLOW_CONN_{demo.CONN_ID.upper()}"
 
@@ -127,7 +129,7 @@ def story(tmp_path_factory):
 
     # 6. the snapshot folder fixed: the demo's own mechanics run the month again
     (home / "snapshots").unlink()
-    demo.run_month(home, demo.SMALL, sandbox)
+    demo.run_month(home, cfg, sandbox)
     seen["closed"] = _sql(home, "SELECT c.snapshot_path, c.snapshot_sha256, p.calculated_by, a.approved_by "
                                 "FROM settlement.closes c JOIN settlement.periods p USING (period) "
                                 "JOIN settlement.approvals a USING (period) WHERE period = '2026-10'")  # fmt: skip
