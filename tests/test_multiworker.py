@@ -1,7 +1,7 @@
 """Multi-worker Airflow: the same month, the same DAGs, on a real PostgreSQL metadata database
 and a parallel executor, settles to the cent like the embedded default.
 
-(a) the embedded default: sandbox.demo.run_month with the SMALL config, i.e. what
+(a) the embedded default: sandbox.demo.run_month with the SMALL config (its symbolic platform), i.e. what
     `python -m sandbox.demo --small` runs (dag.test on SQLite), in its own AIRFLOW_HOME and
     TRIBUTARY_HOME, at the same time as (b) and on a byte-identical copy of the same sandbox
     (catalog, model, generation log), built once;
@@ -31,6 +31,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 
@@ -139,7 +140,7 @@ def postgres():
 # What `make demo --small` does after building the sandbox: sandbox.demo.run_month, i.e. the
 # three DAGs through dag.test() on SQLite, the approval answered in Airflow's Required Actions.
 EMBEDDED_SCRIPT = """
-import json, logging, sys
+import dataclasses, json, logging, sys
 from datetime import datetime
 from pathlib import Path
 logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -147,15 +148,16 @@ from sandbox import demo
 home, sb = Path(sys.argv[1]), json.loads(sys.argv[2])
 sandbox = {"model_dir": Path(sb["model_dir"]), "log_path": Path(sb["log_path"]),
            "start": datetime.fromisoformat(sb["start"]), "end": datetime.fromisoformat(sb["end"])}
-print("embedded timings", json.dumps(demo.run_month(home, demo.SMALL, sandbox)), flush=True)
+cfg = dataclasses.replace(demo.SMALL, audio=None)
+print("embedded timings", json.dumps(demo.run_month(home, cfg, sandbox)), flush=True)
 """
 
 SEED_SCRIPT = """
-import logging, sys
+import dataclasses, logging, sys
 from pathlib import Path
 logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 from sandbox import demo
-demo.build_sandbox(Path(sys.argv[1]), demo.SMALL)
+demo.build_sandbox(Path(sys.argv[1]), dataclasses.replace(demo.SMALL, audio=None))
 """
 
 
@@ -405,7 +407,7 @@ def months(tmp_path_factory, postgres):
         args = json.dumps({k: str(v) if isinstance(v, Path) else v.isoformat() for k, v in sandbox_a.items()})
         procs["embedded"] = _popen([sys.executable, "-c", EMBEDDED_SCRIPT, str(home_a), args], env_a, base / "embedded.log")
 
-        demo.register(home_b, demo.SMALL)
+        demo.register(home_b, replace(demo.SMALL, audio=None))  # the symbolic platform, as in (a)
         token = secrets.token_urlsafe(24)
         server = SandboxServer(sandbox["log_path"], sandbox["model_dir"].parent, token).__enter__()
         r = stack.api(
