@@ -245,7 +245,7 @@ def test_a_wrong_token_fails_the_task_clearly_and_is_never_logged(
     caplog.set_level("DEBUG")
     logs_dir = Path(os.environ["AIRFLOW_HOME"]) / "logs"
     with pytest.raises(RuntimeError, match="pull_window"):
-        faulty["run_dag"](faulty["dag"], DAYS[0] + timedelta(days=1))
+        faulty["run_dag"](faulty["dag"], conf={"day": f"{DAYS[0]:%Y-%m-%d}"})
     out, err = capfd.readouterr()
     text = caplog.text + out + err
     assert "refused the token (HTTP 401" in text and f"platform {PLATFORM}" in text
