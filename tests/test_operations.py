@@ -443,3 +443,41 @@ def test_a_run_without_period_or_interval_fails_at_once_and_metrics_reach_statsd
     names = {p.split(":")[0] for p in packets}
     assert any(n.startswith("airflow.ti.start") for n in names), names
     assert any(n.startswith(("airflow.ti.finish", "airflow.operator_failures")) for n in names), names
+
+
+def test_an_approval_nobody_answers_times_out_and_mails(story, monkeypatch):
+    """November (October is closed now) waits for its approval with a 2 s response timeout;
+    nobody answers; the scheduler's own awaiting-input timeout sweep (called here as the
+    scheduler loop calls it) resumes the task with the timeout, which mails "nobody approved"
+    and fails the task (and mails that failure)."""
+    import threading
+
+    from airflow.jobs.job import Job
+    from airflow.jobs.scheduler_job_runner import SchedulerJobRunner
+
+    from sandbox import demo, required_actions
+
+    monkeypatch.setenv("TRIBUTARY_HOME", str(story["home"]))
+    monkeypatch.setenv("TRIBUTARY_APPROVAL_TIMEOUT", "2s")
+    swept = threading.Event()
+
+    def sweep_when_parked():
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline and not required_actions.waiting_approvals("monthly_settlement"):
+            time.sleep(0.5)
+        time.sleep(3)  # past the 2 s response timeout
+        SchedulerJobRunner(job=Job()).check_awaiting_input_timeouts()
+        swept.set()
+
+    with Mailbox() as mail:
+        monkeypatch.setenv("AIRFLOW_CONN_SMTP_DEFAULT", mail.connection())
+        settle = demo.load_dags()["settle"]  # built now: reads the 2 s timeout
+        threading.Thread(target=sweep_when_parked, daemon=True).start()
+        run = settle.test(logical_date=None, run_conf={"period": "2026-11"})
+        subjects = [m["subject"] for m in mail.messages]
+    print(f"\n{_task_states(run)}\n{subjects}")
+    assert swept.is_set()
+    assert _task_states(run)["approval"] == "failed"
+    assert any("nobody approved month 2026-11 in time" in s for s in subjects), subjects
+    assert any("monthly_settlement.approval failed" in s for s in subjects), subjects
+    assert _sql(story["home"], "SELECT status FROM settlement.periods WHERE period = '2026-11'") == [("calculated",)]
