@@ -856,10 +856,16 @@ def ingest_platform(
             catchup.insert(0, (max(t - step, mark), t))
             t -= step
     planned = catchup + [(t, min(t + step, end)) for t in _steps(start, end, step)]
-    done = [
-        ingest_window(warehouse_path, lake, endpoint, a, b, run_id, client=client)
-        for a, b in planned
-    ]
+    done, failed = [], []
+    for a, b in planned:
+        # A window that does not reconcile is one bad day, not a reason to leave the rest of
+        # the month unpulled: the others land, the run still fails naming it, and the month's
+        # completeness gate names the missing day until a rerun lands it.
+        try:
+            done.append(ingest_window(warehouse_path, lake, endpoint, a, b, run_id, client=client))
+        except ReconciliationError as err:
+            log.error("%s", err)
+            failed.append(str(err))
     rechecked = []
     for k in range(lookback, 0, -1):
         a, b = start - k * step, start - (k - 1) * step
@@ -875,6 +881,12 @@ def ingest_platform(
         )
         rechecked.append(ingest_window(warehouse_path, lake, endpoint, a, b, run_id, client=client))
     windows = done + rechecked
+    if failed:
+        listed = "\n".join(f"  - {f}" for f in failed)
+        raise ReconciliationError(
+            f"platform {endpoint.platform_id}: {len(failed)} of {len(planned)} window(s) did not reconcile "
+            f"({len(done)} landed):\n{listed}"
+        )
     return {
         "platform_id": endpoint.platform_id,
         "windows": len(windows),

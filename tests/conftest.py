@@ -12,6 +12,9 @@ os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
 os.environ.setdefault("AIRFLOW__CORE__DAGS_FOLDER", str(ROOT / "dags"))
 # A failing task in a test should fail the test now, not after a retry delay.
 os.environ.setdefault("TRIBUTARY_TASK_RETRIES", "0")
+# dag.test() cannot finish a run of a DAG with a deadline alert (dags/_common.close_deadline);
+# tests/test_multiworker.py turns it on for its real scheduler and triggerer.
+os.environ.setdefault("TRIBUTARY_CLOSE_DEADLINE", "off")
 
 # Under pytest-xdist (`make test` runs one worker per core) every worker gets its own Airflow
 # home: two dag.test() runs writing one SQLite metadata database at once lock each other out.

@@ -24,6 +24,7 @@ from pathlib import Path
 import duckdb
 import pytest
 from killing import _rmtree, fresh, kill_series, run
+from settlement_fixtures import record_ingest_windows
 
 from settlement.reference import Contract, register_contract, register_platform
 from settlement.warehouse import warehouse
@@ -76,6 +77,7 @@ def _seed(db: Path, generations: int = GENERATIONS, holders: int = 14) -> None:
         con.execute(f"INSERT INTO attribution.runs VALUES ('run1', 'p1', 'mv1', 'trak', '{{}}', {GENERATIONS}, 0, now()::TIMESTAMP)")
         con.execute("INSERT INTO ref.fx_rates VALUES ('2026-10', 'EUR', 'USD', 1.0842, 'ECB'), "
                     "('2026-10', 'USD', 'EUR', 0.92233, 'ECB')")
+        record_ingest_windows(con, "p1", "2026-10")  # the month's ingest was complete
         con.execute("CHECKPOINT")
 
 
@@ -272,7 +274,8 @@ def test_kill_ingest_landing(states, tmp_path_factory):
         assert len(files) == 1  # one file per window, never doubled
         con = duckdb.connect(str(home / "warehouse.duckdb"), read_only=True)
         try:
-            recorded = con.execute("SELECT DISTINCT raw_file_sha256 FROM raw.ingest_windows").fetchall()
+            recorded = con.execute("SELECT DISTINCT raw_file_sha256 FROM raw.ingest_windows "
+                                   "WHERE ingest_run_id <> 'seed'").fetchall()  # not the seeded October
         finally:
             con.close()
         assert recorded == [(_sha(files[0]),)]
