@@ -527,7 +527,11 @@ def _write_raw_parquet(
     # Written aside and renamed, so a killed process never leaves half a file under the name.
     raw_file = part / f"window-{start:%Y%m%dT%H%M%S}-{end:%Y%m%dT%H%M%S}.parquet"
     tmp = raw_file.with_suffix(f".{os.getpid()}.tmp")
-    pq.write_table(table, tmp)
+    # Rows in a fixed order, so the same records always make the same bytes: a rerun of a
+    # window (after a kill, or a re-pull) rewrites the file, and the digest every earlier
+    # ingest row and settlement manifest recorded for it must still match. A window's valid
+    # rows are deduplicated, so generation_id orders them completely.
+    pq.write_table(table.sort_by([("generation_id", "ascending")]), tmp)
     os.replace(tmp, raw_file)
     return raw_file
 

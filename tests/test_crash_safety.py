@@ -67,7 +67,8 @@ def _seed(db: Path, generations: int = GENERATIONS, holders: int = 14) -> None:
                    TIMESTAMP '2026-10-01', TIMESTAMP '2026-11-01', 'seed', TIMESTAMP '2026-11-01'
             FROM range({GENERATIONS}) t(i)""")
         con.execute(f"""INSERT INTO attribution.shares
-            SELECT 'run1', 'p1', 'g' || lpad(CAST(i AS VARCHAR), 7, '0'), 'W' || lpad(CAST(hash(i, k) % {WORKS} AS VARCHAR), 5, '0'),
+            SELECT 'run1', 'p1', 'g' || lpad(CAST(i AS VARCHAR), 7, '0'),
+                   'W' || lpad(CAST((hash(i) % {WORKS} + k * 101) % {WORKS} AS VARCHAR), 5, '0'),
                    false, 0.25, 1.0, k + 1, 'trak', 'mv1'
             FROM range({GENERATIONS}) t(i), range({TOP_K}) s(k)
             UNION ALL
