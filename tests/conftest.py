@@ -3,6 +3,8 @@ import shutil
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 # Airflow reads its home at import time: keep it inside the project, never in ~/airflow.
 os.environ.setdefault("AIRFLOW_HOME", str(ROOT / ".airflow"))
@@ -27,3 +29,11 @@ if _worker:
     os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+
+@pytest.fixture(scope="session")
+def kill_stages(tmp_path_factory):
+    """The prepared months of the crash-safety tests (tests/kill_states.py), built on first use."""
+    from kill_states import Stages
+
+    return Stages(tmp_path_factory.mktemp("kill-stages"))
