@@ -9,14 +9,14 @@ its files need.
 Knobs (environment variables; the defaults are what CI runs):
 - TRIBUTARY_KILL_INSTANTS (20): kills per command, at D x (i + 0.5) / N of an uninterrupted
   run's duration D (issue 13 asks for at least 20);
-and sizes chosen so that each
-command with work that grows with the month runs a little over a second uninterrupted on 2
-cores, as issue 13 asks, and no more (every kill pays a copy, a part run and a full rerun):
-- TRIBUTARY_KILL_GENERATIONS (110000): the month `settle calculate`, `period close` and
-  `period snapshot` work on (and the warehouse that `fx set` and the ingest landing write to);
-- TRIBUTARY_KILL_STATEMENT_GENERATIONS (600) and TRIBUTARY_KILL_STATEMENT_HOLDERS (6): the
+- TRIBUTARY_KILL_GENERATIONS (120000): the month `settle calculate`, `period close` and
+  `period snapshot` work on (and the warehouse `fx set` and the ingest landing write to);
+- TRIBUTARY_KILL_STATEMENT_GENERATIONS (400) and TRIBUTARY_KILL_STATEMENT_HOLDERS (5): the
   smaller month `statements build` and `period restore` work on (a PDF per holder and a
-  per-generation CSV row per generation and work are what they spend their time on)."""
+  per-generation CSV row per generation and work are what they spend their time on).
+The sizes make each of those commands cost 1.1-1.5 CPU seconds (measured: docs/BENCHMARKS.md,
+"Crash safety"), so that each runs a little over a second on an idle 2-core machine as issue
+13 asks, and no more: every kill pays a copy of the month, part of a run and a full rerun."""
 
 from __future__ import annotations
 
@@ -33,9 +33,9 @@ from settlement.reference import Contract, register_contract, register_platform
 from settlement.warehouse import warehouse
 
 N = int(os.environ.get("TRIBUTARY_KILL_INSTANTS", "20"))
-GENERATIONS = int(os.environ.get("TRIBUTARY_KILL_GENERATIONS", "110000"))
-STATEMENT_GENERATIONS = int(os.environ.get("TRIBUTARY_KILL_STATEMENT_GENERATIONS", "600"))
-STATEMENT_HOLDERS = int(os.environ.get("TRIBUTARY_KILL_STATEMENT_HOLDERS", "6"))
+GENERATIONS = int(os.environ.get("TRIBUTARY_KILL_GENERATIONS", "120000"))
+STATEMENT_GENERATIONS = int(os.environ.get("TRIBUTARY_KILL_STATEMENT_GENERATIONS", "400"))
+STATEMENT_HOLDERS = int(os.environ.get("TRIBUTARY_KILL_STATEMENT_HOLDERS", "5"))
 WORKS, TOP_K = 300, 3
 PERIOD = "2026-10"
 CALCULATE = ["settle", "calculate", "--period", PERIOD, "--by", "alice"]

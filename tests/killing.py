@@ -34,6 +34,7 @@ _CTX = multiprocessing.get_context("forkserver")
 _CTX.set_forkserver_preload(["settlement.cli", "settlement.filedrop", "duckdb", "reportlab.platypus"])
 RERUN_TIMEOUT_S = float(os.environ.get("TRIBUTARY_KILL_RERUN_TIMEOUT_S", "120"))
 HANG_TRACE = ".hang-traceback.txt"  # in TRIBUTARY_HOME: where a run past its time writes its stack
+CPU_SECONDS = ".cpu-seconds"  # in TRIBUTARY_HOME: the CPU time of a run that ended
 
 
 def command(home: str, argv: list[str], kill_after: str | None = None, timeout: float | None = None) -> None:
@@ -47,14 +48,18 @@ def command(home: str, argv: list[str], kill_after: str | None = None, timeout: 
         faulthandler.dump_traceback_later(timeout, exit=True, file=trace)
     if kill_after:
         _die_after(kill_after)
-    if argv[0] == "ingest-drop":
-        from settlement.filedrop import ingest_file_drop
+    try:
+        if argv[0] == "ingest-drop":
+            from settlement.filedrop import ingest_file_drop
 
-        ingest_file_drop(Path(home) / "warehouse.duckdb", Path(home) / "lake", argv[1], argv[2], run_id=argv[3])
-        raise SystemExit(0)
-    from settlement.cli import app
+            ingest_file_drop(Path(home) / "warehouse.duckdb", Path(home) / "lake", argv[1], argv[2], run_id=argv[3])
+            raise SystemExit(0)
+        from settlement.cli import app
 
-    app(argv, prog_name="tributary")
+        app(argv, prog_name="tributary")
+    finally:  # the command's own CPU seconds (imports were done by the forkserver)
+        times = os.times()
+        (Path(home) / CPU_SECONDS).write_text(str(times.user + times.system))
 
 
 def _die_after(target: str) -> None:
@@ -79,6 +84,12 @@ def start(home: Path, argv: list[str], kill_after: str | None = None, timeout: f
 def run(home: Path, argv: list[str], timeout: float = RERUN_TIMEOUT_S) -> float:
     """Run the command to its end; its duration. Fails unless it exits 0 within `timeout`
     (then with the stack it was stuck in)."""
+    return run_timed(home, argv, timeout)[0]
+
+
+def run_timed(home: Path, argv: list[str], timeout: float = RERUN_TIMEOUT_S) -> tuple[float, float]:
+    """`run`, returning its wall and CPU seconds (on cores shared with other jobs the CPU
+    time says what the command costs on an idle machine, the wall time what it took here)."""
     t0 = time.perf_counter()
     proc = start(home, argv, timeout=timeout)
     proc.join(timeout + 30)
@@ -86,11 +97,13 @@ def run(home: Path, argv: list[str], timeout: float = RERUN_TIMEOUT_S) -> float:
     if proc.is_alive():
         proc.kill()
         proc.join()
-    trace = Path(home) / HANG_TRACE
+    trace, cpu = Path(home) / HANG_TRACE, Path(home) / CPU_SECONDS
     stack = trace.read_text() if trace.exists() else ""
     trace.unlink(missing_ok=True)
+    cpu_seconds = float(cpu.read_text()) if cpu.exists() else float("nan")
+    cpu.unlink(missing_ok=True)
     assert proc.exitcode == 0, f"{argv} exited {proc.exitcode} after {took:.1f} s\n{stack}"
-    return took
+    return took, cpu_seconds
 
 
 def run_killed_after(home: Path, argv: list[str], target: str) -> None:
@@ -122,6 +135,7 @@ def rmtree(path: Path) -> None:
 class Series:
     name: str
     duration: float  # of an uninterrupted run, seconds
+    cpu: float  # CPU seconds of that run
     instants: list[float] = field(default_factory=list)
     killed: list[bool] = field(default_factory=list)  # False: the run had already ended
     rerun_seconds: list[float] = field(default_factory=list)
@@ -132,7 +146,7 @@ class Series:
         return sum(self.killed)
 
     def line(self) -> str:
-        return (f"{self.name}: uninterrupted {self.duration:.2f} s; {len(self.instants)} kills at "
+        return (f"{self.name}: uninterrupted {self.duration:.2f} s ({self.cpu:.2f} CPU s); {len(self.instants)} kills at "
                 f"{self.instants[0]:.3f}..{self.instants[-1]:.3f} s, {self.killed_mid_run} while running; "
                 f"reruns {min(self.rerun_seconds):.2f}-{max(self.rerun_seconds):.2f} s; "
                 f"{self.results.count('ok')} reruns ok")  # fmt: skip
@@ -152,11 +166,12 @@ def kill_series(name: str, state: Path, work: Path, argv: list[str], n: int, che
     what the command loads lazily, and on shared cores one slow run would push the later
     instants past the end of the command."""
     home = fresh(state, work / f"{name}-reference")
-    first = run(home, argv)
+    first = run_timed(home, argv)
     expected = check(home)
     rmtree(home)
     home = fresh(state, work / f"{name}-reference")
-    series = Series(name, min(first, run(home, argv)))
+    wall, cpu = min(first, run_timed(home, argv))
+    series = Series(name, wall, cpu)
     rmtree(home)
     try:
         for i in range(n):
