@@ -1,6 +1,6 @@
 """kill -9 at any instant, then the same command again (issue 13; what every rerun must leave:
 tests/test_crash_safety_calculate.py). Here: the ingest landing, through a platform's file drop
-of TRIBUTARY_KILL_DROP_RECORDS records for one day of November (default 130000: the landing
+of TRIBUTARY_KILL_DROP_RECORDS records for one day of November (default 150000: the landing
 runs about a second; validated, reconciled and landed in one transaction, the window's Parquet
 file written aside and renamed). After every rerun the lake holds one Parquet file for the
 window and every ingest of the window recorded that file's digest. The API path's own kill
@@ -16,7 +16,7 @@ import duckdb
 import pytest
 from kill_states import invariants, killed_after, series, sha
 
-N_RECORDS = int(os.environ.get("TRIBUTARY_KILL_DROP_RECORDS", "130000"))
+N_RECORDS = int(os.environ.get("TRIBUTARY_KILL_DROP_RECORDS", "150000"))
 
 
 @pytest.fixture(scope="module")

@@ -1,7 +1,8 @@
 """kill -9 at any instant, then the same command again (issue 13; what every rerun must leave:
-tests/test_crash_safety_calculate.py). Here: `fx set` (one small transaction, about 0.2 s: its
-20 instants fall within that) and `catalog import` of TRIBUTARY_KILL_CATALOG_WORKS works
-(default 12000: the import runs about a second), into an empty warehouse.
+tests/test_crash_safety_calculate.py). Here: the reference data: `fx set`, `splits change` and
+`platforms add` (each one small transaction, about 0.2 s: their 20 instants fall within that)
+and `catalog import` of TRIBUTARY_KILL_CATALOG_WORKS works (default 14000: the import runs
+about a second), into an empty warehouse.
 
 The catalog import killed after its transaction committed is also run deterministically: its
 rerun validated the file against the stored catalog with a quadratic loop (about 280 s for 12000
@@ -19,7 +20,7 @@ from kill_states import killed_after, series
 
 from settlement.catalog_csv import check_split_sums
 
-WORKS = int(os.environ.get("TRIBUTARY_KILL_CATALOG_WORKS", "12000"))
+WORKS = int(os.environ.get("TRIBUTARY_KILL_CATALOG_WORKS", "14000"))
 
 
 @pytest.fixture(scope="module")
@@ -49,6 +50,16 @@ def test_kill_fx_set(kill_stages, tmp_path):
     series("fx set", kill_stages, "seeded",
            ["fx", "set", "--period", "2026-11", "--from", "GBP", "--to", "USD", "--rate", "1.2705", "--source", "BoE"],
            tmp_path)  # fmt: skip
+
+
+def test_kill_splits_change(kill_stages, tmp_path):
+    series("splits change", kill_stages, "seeded",
+           ["splits", "change", "--work", "W00001", "--right", "master", "--from", "2026-11-01",
+            "--holder", "RH005=0.7", "--holder", "RH006=0.3"], tmp_path)  # fmt: skip
+
+
+def test_kill_platforms_add(kill_stages, tmp_path):
+    series("platforms add", kill_stages, "seeded", ["platforms", "add", "p2", "Platform Two", "p2_conn"], tmp_path)
 
 
 def test_kill_catalog_import(kill_stages, catalog_argv, tmp_path):

@@ -212,7 +212,7 @@ def test_a_close_cut_short_during_its_snapshot_is_finished_by_a_rerun(home, monk
     def dies_half_way(con, target):
         target.parent.mkdir(parents=True, exist_ok=True)
         target.with_name(f".{target.name}.partial").write_bytes(b"half a snapshot")
-        raise Killed  # the process stops here (tests/test_crash_safety.py really kills it)
+        raise Killed  # the process stops here (tests/test_crash_safety_close.py really kills it)
 
     monkeypatch.setattr(lifecycle, "_publish", dies_half_way)
     with pytest.raises(Killed):
