@@ -35,6 +35,7 @@ _CTX.set_forkserver_preload(["settlement.cli", "settlement.filedrop", "duckdb", 
 RERUN_TIMEOUT_S = float(os.environ.get("TRIBUTARY_KILL_RERUN_TIMEOUT_S", "120"))
 HANG_TRACE = ".hang-traceback.txt"  # in TRIBUTARY_HOME: where a run past its time writes its stack
 CPU_SECONDS = ".cpu-seconds"  # in TRIBUTARY_HOME: the CPU time of a run that ended
+RETRIES = 2  # per instant, when the command ended before it (see kill_series)
 
 
 def command(home: str, argv: list[str], kill_after: str | None = None, timeout: float | None = None) -> None:
@@ -140,6 +141,7 @@ class Series:
     killed: list[bool] = field(default_factory=list)  # False: the run had already ended
     rerun_seconds: list[float] = field(default_factory=list)
     results: list[str] = field(default_factory=list)  # per rerun: "ok" or what failed
+    retries: int = 0  # runs that ended before their instant, tried again at a shorter D
 
     @property
     def killed_mid_run(self) -> int:
@@ -149,7 +151,7 @@ class Series:
         return (f"{self.name}: uninterrupted {self.duration:.2f} s ({self.cpu:.2f} CPU s); {len(self.instants)} kills at "
                 f"{self.instants[0]:.3f}..{self.instants[-1]:.3f} s, {self.killed_mid_run} while running; "
                 f"reruns {min(self.rerun_seconds):.2f}-{max(self.rerun_seconds):.2f} s; "
-                f"{self.results.count('ok')} reruns ok")  # fmt: skip
+                f"{self.results.count('ok')} reruns ok; {self.retries} instants tried again")  # fmt: skip
 
     def report(self) -> None:
         if path := os.environ.get("TRIBUTARY_KILL_REPORT"):
@@ -162,9 +164,11 @@ def kill_series(name: str, state: Path, work: Path, argv: list[str], n: int, che
     command killed at D * (i + 0.5) / n, the command run again to its end, `check(home)` (which
     returns a summary that must equal the uninterrupted run's).
 
-    D is the shorter of two uninterrupted runs: the first process of a forkserver still imports
-    what the command loads lazily, and on shared cores one slow run would push the later
-    instants past the end of the command."""
+    On cores shared with other jobs a run's duration varies. D is the shorter of two
+    uninterrupted runs (the first process of a forkserver also imports what the command loads
+    lazily), and when a run ends before its instant, D becomes that run's duration and the
+    same fraction of it is tried again (at most RETRIES times), so that the instants stay
+    inside the command as it runs now."""
     home = fresh(state, work / f"{name}-reference")
     first = run_timed(home, argv)
     expected = check(home)
@@ -173,18 +177,25 @@ def kill_series(name: str, state: Path, work: Path, argv: list[str], n: int, che
     wall, cpu = min(first, run_timed(home, argv))
     series = Series(name, wall, cpu)
     rmtree(home)
+    duration = wall
     try:
         for i in range(n):
-            home = fresh(state, work / f"{name}-{i}")
-            instant = series.duration * (i + 0.5) / n
-            proc = start(home, argv)
-            t0 = time.perf_counter()
-            time.sleep(max(0.0, instant - (time.perf_counter() - t0)))
-            alive = proc.is_alive()
-            if alive:
-                os.kill(proc.pid, signal.SIGKILL)
-            proc.join(60)
-            assert proc.exitcode in (-signal.SIGKILL, 0), (name, i, proc.exitcode)
+            for attempt in range(RETRIES + 1):
+                home = fresh(state, work / f"{name}-{i}")
+                instant = duration * (i + 0.5) / n
+                proc = start(home, argv)
+                t0 = time.perf_counter()
+                proc.join(instant)  # returns at once if the command ends first
+                ended = time.perf_counter() - t0
+                alive = proc.is_alive()
+                if alive:
+                    os.kill(proc.pid, signal.SIGKILL)
+                proc.join(60)
+                assert proc.exitcode in (-signal.SIGKILL, 0), (name, i, proc.exitcode)
+                if alive or attempt == RETRIES:
+                    break
+                duration = min(duration, ended)
+                series.retries += 1
             series.instants.append(instant)
             series.killed.append(alive)
             took = float("nan")
