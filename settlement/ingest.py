@@ -729,7 +729,15 @@ def _write_raw_parquet(
     # Written aside and renamed, so a killed process never leaves half a file under the name.
     raw_file = part / f"window-{start:%Y%m%dT%H%M%S}-{end:%Y%m%dT%H%M%S}.parquet"
     tmp = raw_file.with_suffix(f".{os.getpid()}.tmp")
-    pq.write_table(table, tmp)
+    # A writer killed mid-file left its temporary file behind: one process lands a platform's
+    # windows at a time (the ingest DAG runs one at a time), so any other is a leftover.
+    for leftover in part.glob(f"{raw_file.stem}.*.tmp"):
+        leftover.unlink(missing_ok=True)
+    # Rows in a fixed order, so the same records always make the same bytes: a rerun of a
+    # window (after a kill, or a re-pull) rewrites the file, and the digest every earlier
+    # ingest row and settlement manifest recorded for it must still match. A window's valid
+    # rows are deduplicated, so generation_id orders them completely.
+    pq.write_table(table.sort_by([("generation_id", "ascending")]), tmp)
     os.replace(tmp, raw_file)
     return raw_file
 

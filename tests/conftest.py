@@ -55,3 +55,11 @@ def audio_sandbox(tmp_path_factory):
     built = build_audio_sandbox(home, AUDIO_CFG)
     records = [json.loads(x) for x in built["log_path"].read_text().splitlines()]
     return home, built, records
+
+
+@pytest.fixture(scope="session")
+def kill_stages(tmp_path_factory):
+    """The prepared months of the crash-safety tests (tests/kill_states.py), built on first use."""
+    from kill_states import Stages
+
+    return Stages(tmp_path_factory.mktemp("kill-stages"))
