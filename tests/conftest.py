@@ -18,11 +18,11 @@ os.environ.setdefault("TRIBUTARY_CLOSE_DEADLINE", "off")
 
 # Under pytest-xdist (`make test` runs one worker per core) every worker gets its own Airflow
 # home: two dag.test() runs writing one SQLite metadata database at once lock each other out.
-# The home starts as a copy of the migrated one (`make install`: migrations, the warehouse
-# writers' pool), which costs nothing, where `airflow db migrate` costs half a minute; it is
-# copied again whenever that one changed (a new migration, a new pool). One intra-op thread
-# per worker: the workers already fill the cores, and tests that pin threads for
-# reproducibility pin 1 anyway.
+# Each session's worker home starts as a fresh copy of the migrated one (`make install`:
+# migrations, the warehouse writers' pool), which costs nothing, where `airflow db migrate`
+# costs half a minute; fresh, so runs left by an earlier session never meet this one's (as on
+# CI's clean clone). One intra-op thread per worker: the workers already fill the cores, and
+# tests that pin threads for reproducibility pin 1 anyway.
 _worker = os.environ.get("PYTEST_XDIST_WORKER")
 if _worker:
     shared_home = Path(os.environ["AIRFLOW_HOME"])
@@ -30,11 +30,7 @@ if _worker:
     home.mkdir(parents=True, exist_ok=True)
     source = shared_home / "airflow.db"
     if source.exists():
-        stamp = f"{source.stat().st_mtime_ns} {source.stat().st_size}"
-        copied = home / "copied-from.txt"
-        if not (home / "airflow.db").exists() or not copied.exists() or copied.read_text() != stamp:
-            shutil.copyfile(source, home / "airflow.db")
-            copied.write_text(stamp)
+        shutil.copyfile(source, home / "airflow.db")
     os.environ["AIRFLOW_HOME"] = str(home)
     os.environ.setdefault("OMP_NUM_THREADS", "1")
 
