@@ -60,7 +60,7 @@ def test_every_demo_file_belongs_to_its_holder_and_adds_up(demo):
         dsr_total = Decimal("0.00")
         for path in folder.glob("DSR_*.tsv"):
             parsed = parse_dsr(path)
-            assert parsed["head"][13] == holder
+            assert parsed["holder"] == holder
             dsr_total += parsed["total"]
         assert dsr_total == expected[holder]
         first = PdfReader(folder / f"statement_{PERIOD}_{folder.name}.pdf").pages[0].extract_text()
