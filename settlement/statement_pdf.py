@@ -57,6 +57,11 @@ def register_fonts() -> None:
         pdfmetrics.registerFontFamily(name, normal=name, bold=name + "-Bold", italic=name,
                                       boldItalic=name + "-Bold")  # fmt: skip
         _COVERAGE[name] = set(face.face.charToGlyph)
+    # reportlab's graphics start every drawing in Helvetica, which would be referenced (not
+    # embedded) even when nothing is set in it: drawings here start in the embedded font.
+    from reportlab.graphics import shapes
+
+    shapes.STATE_DEFAULTS["fontName"] = FONT
 
 
 def _rtl(ch: str) -> bool:

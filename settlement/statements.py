@@ -36,7 +36,7 @@ from settlement import cells, dsr, finance_report, inputs, statement_pdf
 from settlement.warehouse import query, run_sql, transaction, warehouse
 
 LINE_COLUMNS = [
-    "statement_number", "period", "rights_holder_id", "platform_id", "platform_name", "contract_id",
+    "statement_number", "period", "rights_holder_id", "rights_holder_name", "platform_id", "platform_name", "contract_id",
     "pool_rate", "work_id", "iswc", "isrc", "title", "composer", "right_type", "ownership_share",
     "n_generations", "output_royalty", "training_royalty", "exact_amount", "amount", "currency",
 ]  # fmt: skip
@@ -135,7 +135,9 @@ def holder_rows(con, period: str, rights_holder_id: str) -> tuple[list[dict], li
     ids = {"statement_number": statement_number(period, rights_holder_id), "period": period,
            "rights_holder_id": rights_holder_id}  # fmt: skip
     params = {"period": period, "rights_holder_id": rights_holder_id}
-    lines = [ids | r for r in query(con, "marts/holder_statement_lines", params)]
+    name = [r["name"] for r in query(con, "marts/rights_holder", {"rights_holder_id": rights_holder_id})]
+    lines = [ids | {"rights_holder_name": name[0] if name else ""} | r
+             for r in query(con, "marts/holder_statement_lines", params)]  # fmt: skip
     generations = [ids | r for r in query(con, "marts/statement_generations", params)]
     return lines, generations
 

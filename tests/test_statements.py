@@ -116,6 +116,50 @@ def _amount(text: str, label: str, between: str = "") -> Decimal:
     return Decimal(match.group(1))
 
 
+def check_holder_files(db: Path, out: Path, period: str, holder: str) -> int:
+    """What a holder can check on its own files: the PDF's listed works (and the grouped line,
+    if any) sum exactly to its printed total, which is the ledger's; the CSV has one row per
+    statement line in the warehouse, with the same cents; each DSR file passes the validator and
+    its usages per work are the statement's generation counts. Returns 1 if the PDF grouped
+    small works into one line."""
+    from settlement.warehouse import warehouse
+
+    folder = out / period / statements.holder_dir_name(holder)
+    tag = f"{period}_{folder.name}"
+    text = "\n".join(page.extract_text() for page in PdfReader(folder / f"statement_{tag}.pdf").pages)
+    section = text[text.index("Earnings by work"):]
+    total = re.search(r"Total of (\d+) works?\s+(-?\d+\.\d{6})\s+(-?\d+\.\d{2})", section)
+    assert total, holder
+    rows = re.findall(r"(-?\d+\.\d{6})\s+(-?\d+\.\d{2})", section[: total.start()])
+    printed = Decimal(total.group(3))
+    assert sum((Decimal(a) for _, a in rows), Decimal("0.00")) == printed == _amount(text, "Total earnings this period")
+    grouped = re.search(r"(\d+)\s+works\s+that\s+earned\s+less\s+than", section[: total.start()])
+    listed = len(rows) - (1 if grouped else 0)
+    assert listed + (int(grouped.group(1)) if grouped else 0) == int(total.group(1)), holder
+    with warehouse(db, read_only=True) as con:
+        stored = con.execute(
+            "SELECT platform_id, work_id, right_type, amount, n_generations FROM settlement.statement_lines "
+            "WHERE period = ? AND rights_holder_id = ?", [period, holder]).fetchall()  # fmt: skip
+        ledger = con.execute(
+            "SELECT coalesce(sum(amount), 0) FROM staging.holder_postings WHERE period = ? AND rights_holder_id = ? "
+            "AND transaction_id LIKE 'settle/%'", [period, holder]).fetchone()[0]  # fmt: skip
+    assert printed == ledger, holder
+    lines = _csv(folder / f"statement_{tag}.csv")
+    assert len(lines) == len(stored), holder
+    assert {(r["platform_id"], r["work_id"], r["right_type"], Decimal(r["amount"]), int(r["n_generations"]))
+            for r in lines} == set(stored)  # fmt: skip
+    for path in folder.glob("DSR_*.tsv"):
+        parsed = parse_dsr(path)
+        service = parsed["head"]["ServiceDescription"]
+        usages = defaultdict(int)
+        for su in parsed["records"]["SU03.01"]:
+            usages[su["DspReleaseId"]] += int(su["Usages"])
+        counts = {r["work_id"]: int(r["n_generations"]) for r in lines
+                  if dsr.service_description(r["platform_id"]) == service}  # fmt: skip
+        assert dict(usages) == counts, (holder, path.name)
+    return 1 if grouped else 0
+
+
 def test_every_holder_gets_pdf_csv_and_dsr(period):
     folders = sorted(p for p in (period["out"] / PERIOD).iterdir() if p.is_dir())
     earners = set(
