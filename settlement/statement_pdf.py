@@ -442,7 +442,7 @@ def render_pdf(
                      str(p["n_generations"] or 0), str(p["n_drawing"]), exact(p["exact_amount"]),
                      money(p["amount"])])  # fmt: skip
     story.append(KeepTogether([P("Where the money came from", st["h2"]), table(
-        rows, [30 * mm, 30 * mm, 15 * mm, 24 * mm, 20 * mm, 20 * mm, width - 163 * mm, 24 * mm], header_style + [
+        rows, [28 * mm, 26 * mm, 14 * mm, 22 * mm, 21 * mm, 20 * mm, width - 153 * mm, 22 * mm], header_style + [
             ("ALIGN", (2, 0), (-1, -1), "RIGHT"), ("FONTSIZE", (0, 0), (-1, -1), 7.5),
             ("VALIGN", (0, 0), (-1, 0), "BOTTOM")], repeat=1)]))  # fmt: skip
     story.append(Spacer(1, 1.5 * mm))
@@ -461,11 +461,13 @@ def render_pdf(
         story.append(_figure(_chart(top, width, currency), alt))
 
     # Earnings by work
+    # A long statement lists its top 40 works and every work of at least 0.01, and groups the
+    # rest (each under 0.01) into one line; the CSV lists every one.
     threshold = Decimal("0.01")
     listed, grouped = works, []
     if len(works) > 40:
-        listed = [w for w in works if w["exact_amount"] >= threshold]
-        grouped = [w for w in works if w["exact_amount"] < threshold]
+        listed = [w for i, w in enumerate(works) if i < 40 or w["exact_amount"] >= threshold]
+        grouped = works[len(listed):]
     head = ["#", "Work", "Your rights", "Generations", f"Exact ({currency})", f"Amount ({currency})"]
     body = []
     for i, w in enumerate(listed, start=1):
@@ -482,14 +484,14 @@ def render_pdf(
         if len(printable(w["title"])) > 120:
             shortened.append((f"Title of work {w['work_id']}", printable(w["title"])))
     if grouped:
-        body.append(["", P(f"{len(grouped)} works that earned less than {money(threshold)} {currency} each "
-                           "(every one is listed in the statement CSV)", st["small"]),
+        body.append(["", P(f"{len(grouped)} more works that earned less than {money(threshold)} {currency} "
+                           "each (every one is listed in the statement CSV)", st["small"]),
                      "", "", exact(sum((w["exact_amount"] for w in grouped), Decimal(0))),
                      money(sum((w["amount"] for w in grouped), Decimal("0.00")))])  # fmt: skip
     works_total = sum((w["amount"] for w in works), Decimal("0.00"))
     works_exact = sum((w["exact_amount"] for w in works), Decimal(0))
     body.append(["", f"Total of {len(works)} works", "", "", exact(works_exact), money(works_total)])
-    story.append(CondPageBreak(40 * mm))
+    story.append(CondPageBreak(25 * mm))
     story.append(P("Earnings by work", st["h2"]))
     story.append(table([head, *body], [8 * mm, width - 116 * mm, 30 * mm, 20 * mm, 28 * mm, 30 * mm],
                        header_style + [

@@ -133,7 +133,7 @@ def check_holder_files(db: Path, out: Path, period: str, holder: str) -> int:
     rows = re.findall(r"(-?\d+\.\d{6})\s+(-?\d+\.\d{2})", section[: total.start()])
     printed = Decimal(total.group(3))
     assert sum((Decimal(a) for _, a in rows), Decimal("0.00")) == printed == _amount(text, "Total earnings this period")
-    grouped = re.search(r"(\d+)\s+works\s+that\s+earned\s+less\s+than", section[: total.start()])
+    grouped = re.search(r"(\d+)\s+more\s+works\s+that\s+earned\s+less\s+than", section[: total.start()])
     listed = len(rows) - (1 if grouped else 0)
     assert listed + (int(grouped.group(1)) if grouped else 0) == int(total.group(1)), holder
     with warehouse(db, read_only=True) as con:
