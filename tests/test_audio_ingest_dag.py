@@ -48,11 +48,11 @@ def test_ingest_dag_lands_the_audio_platform(audio_sandbox, tmp_path):
         dag = load_dags()["ingest"]
         day = built["start"]
         while day < built["end"]:
-            run_dag(dag, day + timedelta(days=1))
+            run_dag(dag, conf={"day": f"{day:%Y-%m-%d}"})
             day += timedelta(days=1)
         db = home / "warehouse.duckdb"
         before = table(db, "SELECT * FROM raw.generation_audio ORDER BY ALL")
-        run_dag(dag, built["start"] + timedelta(days=1))  # a rerun of the first day
+        run_dag(dag, conf={"day": f"{built['start']:%Y-%m-%d}"})  # a rerun of the first day
         after = table(db, "SELECT * FROM raw.generation_audio ORDER BY ALL")
 
     assert len(before) == AUDIO_CFG.n_generations and after.equals(before)
