@@ -8,7 +8,7 @@ export AIRFLOW__CORE__LOAD_EXAMPLES := False
 export AIRFLOW__CORE__DAGS_FOLDER := $(CURDIR)/dags
 export TRIBUTARY_HOME ?= $(CURDIR)/var
 
-.PHONY: install demo test test-fast lint clean audio-system-packages
+.PHONY: install demo test test-fast lint clean audio-system-packages statement-system-packages
 
 # The audio sandbox renders catalog works with the distribution's FluidSynth and its General
 # MIDI soundfont (sandbox/audio_render.py); installed here like .ci/run installs PostgreSQL.
@@ -21,7 +21,19 @@ audio-system-packages:
 	  DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq fluidsynth timgm6mb-soundfont >/dev/null; \
 	fi
 
-$(VENV)/.installed: pyproject.toml | audio-system-packages
+# Statements embed subset fonts that cover the catalog's scripts (settlement/statements.py):
+# Noto Sans (Latin, Greek, Cyrillic), Noto Sans Arabic and Hebrew, WenQuanYi Micro Hei (Chinese,
+# Japanese, Korean); poppler-utils gives the tests pdffonts and the docs pdftoppm.
+STATEMENT_FONTS := /usr/share/fonts/truetype/noto/NotoSansArabic-Regular.ttf /usr/share/fonts/truetype/wqy/wqy-microhei.ttc
+statement-system-packages:
+	@if ! command -v pdffonts >/dev/null || ! ls $(STATEMENT_FONTS) >/dev/null 2>&1; then \
+	  echo "installing fonts-noto-core fonts-wqy-microhei poppler-utils"; \
+	  sudo=""; [ "$$(id -u)" -eq 0 ] || sudo="sudo"; \
+	  $$sudo apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq fonts-noto-core fonts-wqy-microhei poppler-utils >/dev/null; \
+	fi
+
+$(VENV)/.installed: pyproject.toml | audio-system-packages statement-system-packages
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11+ is required"'
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install -q --upgrade pip

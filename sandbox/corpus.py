@@ -23,8 +23,10 @@ import hashlib
 import json
 import logging
 import os
+import re
 import sys
 import time
+import unicodedata
 import warnings
 from collections import Counter
 from concurrent.futures import as_completed
@@ -381,9 +383,67 @@ def _write_parquet(table: pa.Table, path: Path) -> None:
     os.replace(tmp, path)
 
 
-def _fallback_title(source: str, opus_number: int | None) -> str:
-    stem = Path(source).stem
-    return f"{stem} No. {opus_number}" if opus_number is not None else stem
+# Extensions of the score files music21 reads: a "title" ending in one is a file name that an
+# editor wrote into the score's metadata (most MusicXML chorales carry `bwv260.mxl` as their
+# movement name), never a title.
+SCORE_EXTENSIONS = (".mxl", ".musicxml", ".xml", ".krn", ".abc", ".mid", ".midi", ".rntxt",
+                    ".mei", ".capx", ".md", ".txt", ".mscx", ".mscz", ".nwc", ".json")  # fmt: skip
+# Words of file names that read better as catalogue abbreviations.
+_FILE_WORDS = {"bwv": "BWV", "k": "K.", "kv": "KV", "op": "Op.", "opus": "Op.", "no": "No.",
+               "hwv": "HWV", "woo": "WoO", "hob": "Hob."}  # fmt: skip
+
+
+def _readable(text: str, letter_ratio: float = 0.6) -> bool:
+    """A title a person can read: printable, and mostly letters. OCR debris in some scores'
+    metadata (`.lV.L"'!UCl'l.v .J.u,.:;l';'V`) is more punctuation than letters; a name made
+    from a file (`BWV 66.6`) is held to less (`letter_ratio` 0)."""
+    if not text or any(unicodedata.category(c) in ("Cc", "Cf", "Co", "Cs", "Cn") for c in text):
+        return False
+    if "\ufffd" in text:
+        return False
+    visible = [c for c in text if not c.isspace()]
+    letters = sum(c.isalpha() for c in visible)
+    return bool(visible) and letters > 0 and letters / len(visible) >= letter_ratio
+
+
+def _is_file_name(text: str, source: str) -> bool:
+    name = Path(source).name.lower()
+    low = text.strip().lower()
+    return low in (name, Path(name).stem) or low.endswith(SCORE_EXTENSIONS)
+
+
+def _file_title(source: str, opus_number: int | None) -> str:
+    """The last resort: the score's path inside its collection, without the extension, in
+    words (`mozart/k458/movement3.mxl` -> `K. 458, movement 3`, `bach/bwv66.6.mxl` ->
+    `BWV 66.6`, `monteverdi/madrigal.3.10.mxl` -> `Madrigal 3.10`)."""
+    parts = [str(Path(p).with_suffix("")) if p.lower().endswith(SCORE_EXTENSIONS) else p
+             for p in Path(source).parts[1:]] or [Path(source).stem]  # fmt: skip
+    words_of = []
+    for part in parts:
+        part = re.sub(r"(?<=[A-Za-z])(?=\d)|(?<=\d)(?=[A-Za-z])", " ", part)
+        part = re.sub(r"[_\s]+|(?<![\d])[.-]|[.-](?![\d])", " ", part)
+        words = [_FILE_WORDS.get(w.lower(), w) for w in part.split()]
+        words_of.append(" ".join(words))
+    title = ", ".join(w for w in words_of if w)
+    title = title[:1].upper() + title[1:]
+    if opus_number is not None:
+        title = f"{title} No. {opus_number}"
+    return title
+
+
+def catalog_title(meta_title: str | None, source: str, opus_number: int | None, work_id: str) -> str:
+    """A work's title for statements and reports: the score's own title (music21's `title`,
+    else its `movementName`, which `_metadata` already chose); a bare movement number such as
+    `I` or `II.` gets the piece's name from the file in front. A file name is used only as a
+    last resort and never with its extension; when nothing readable is left, the work id."""
+    text = " ".join(str(meta_title).split()) if meta_title else ""
+    usable = bool(text) and _readable(text) and not _is_file_name(text, source)
+    fallback = _file_title(source, opus_number)
+    if usable and re.fullmatch(r"[IVXLCivxlc]+\.?|\d+\.?", text):
+        return f"{fallback}, {text.rstrip('.')}" if _readable(fallback, 0) else text
+    if usable:
+        return text
+    return fallback if _readable(fallback, 0) else work_id
 
 
 def _works_of(tunes: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -464,7 +524,8 @@ def build_catalog(home: Path, limit: int | None = None, workers: int = 2) -> dic
             rows.append(
                 {
                     "work_id": make_work_id(source, w["opus_number"]),
-                    "title": w["title"] or _fallback_title(source, w["opus_number"]),
+                    "title": catalog_title(w["title"], source, w["opus_number"],
+                                           make_work_id(source, w["opus_number"])),
                     "composer": w["composer"] or FOLDER_COMPOSER.get(folder, "Anonymous"),
                     "collection": folder,
                     "style": style,

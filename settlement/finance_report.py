@@ -1,5 +1,9 @@
-"""The finance team's period report: pools per platform, money paid and carried forward,
-adjustments, exceptions and approvals, as one HTML page and one CSV.
+"""The finance team's period report: pools per platform, money allocated, paid out and carried
+forward, adjustments, exceptions, quarantined records and approvals, as one HTML page and one CSV.
+
+Labels say what a number is: `allocated_to_holders` (the pool divided over holders by the
+calculation) is not `paid_out` (money sent at the close, holders above their minimum payout)
+and not `carried_forward`; counts carry no currency; every timestamp is UTC and says so.
 
 Like the statements it is rebuilt from the warehouse alone, with no clock inside, so a rerun
 for the same period gives the same bytes (its sha256 is stored in settlement.period_files).
@@ -7,14 +11,13 @@ for the same period gives the same bytes (its sha256 is stored in settlement.per
 
 from __future__ import annotations
 
-import csv
 import html
-import io
 from decimal import Decimal
 
+from settlement import cells
 from settlement.warehouse import query
 
-CSV_COLUMNS = ["section", "item", "platform_id", "currency", "value"]
+CSV_COLUMNS = ["section", "item", "platform_id", "unit", "value"]
 
 
 def _fmt(value: object) -> str:
@@ -22,8 +25,10 @@ def _fmt(value: object) -> str:
         return ""
     if isinstance(value, Decimal):
         return format(value, "f")
+    if hasattr(value, "hour"):  # warehouse timestamps are naive UTC
+        return value.strftime("%Y-%m-%dT%H:%M:%SZ")
     if hasattr(value, "isoformat"):
-        return value.isoformat(sep=" ") if hasattr(value, "hour") else value.isoformat()
+        return value.isoformat()
     return str(value)
 
 
@@ -40,6 +45,7 @@ def gather(con, period: str, period_start) -> dict:
         if "settlement.closes" in tables else None,
         "adjustments": query(con, "marts/finance_adjustments", {"period": period})
         if "settlement.adjustments" in tables else None,
+        "quarantine": query(con, "marts/finance_quarantine", {"period": period}),
     }  # fmt: skip
 
 
@@ -52,41 +58,34 @@ def _csv(data: dict, period: str, statements: int) -> bytes:
     rows: list[list[object]] = []
     for p in data["period"]:
         for key in ("status", "run_id", "calculated_by", "calculated_at", "inputs_sha256"):
-            rows.append(["period", key, "", "", p[key]])
+            rows.append(["period", key, "", "UTC" if key == "calculated_at" else "", p[key]])
     for p in data["pools"]:
-        for key in ("contract_id", "contract_version", "n_generations", "revenue", "pool_rate",
-                    "pool_amount", "total_paid", "holders_paid"):  # fmt: skip
-            rows.append(["pool", key, p["platform_id"], p["currency"], p[key]])
+        items = [("contract_id", "", p["contract_id"]), ("contract_version", "", p["contract_version"]),
+                 ("n_generations", "generations", p["n_generations"]), ("revenue", p["currency"], p["revenue"]),
+                 ("pool_rate", "fraction of revenue", p["pool_rate"]), ("pool_amount", p["currency"], p["pool_amount"]),
+                 ("allocated_to_holders", p["currency"], p["total_paid"]),
+                 ("holders_allocated", "holders", p["holders_paid"])]  # fmt: skip
+        rows += [["pool", key, p["platform_id"], unit, value] for key, unit, value in items]
     for r in data["ledger"]:
-        for key in ("opening", "earned", "adjusted", "paid_out", "carried_forward", "holders_paid",
-                    "holders_carrying_forward"):  # fmt: skip
+        for key in ("opening", "earned", "adjusted", "paid_out", "carried_forward"):
             rows.append(["ledger", key, "", r["currency"], r[key]])
+        rows.append(["ledger", "holders_paid", "", "holders", r["holders_paid"]])
+        rows.append(["ledger", "holders_carrying_forward", "", "holders", r["holders_carrying_forward"]])
     for a in data["adjustments"] or []:
         rows.append(["adjustment", f"corrects {a['corrects_period']}: {a['reasons']}", a["platform_id"],
                      a["currency"], a["amount"]])  # fmt: skip
     for e in data["exceptions"]:
         values = list(e.values())
         rows.append(["exception", values[0], values[1], "", values[2]])
+    for q in data["quarantine"]:
+        rows.append(["quarantined", f"{q['rule']}: {q['reason']}", q["platform_id"], "record", q["generation_id"]])
     for a in data["approvals"] or []:
-        rows.append(
-            [
-                "approval",
-                f"approved by {a['approved_by']} at {_fmt(a['approved_at'])}",
-                "",
-                "",
-                a["run_id"],
-            ]
-        )
+        rows.append(["approval", f"approved by {a['approved_by']} at {_fmt(a['approved_at'])}", "", "", a["run_id"]])
     for c in data["closes"] or []:
-        rows.append(
-            ["close", f"closed by {c['closed_by']} at {_fmt(c['closed_at'])}", "", "", c["run_id"]]
-        )
-    rows.append(["statements", "holders with a statement", "", "", statements])
-    buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(CSV_COLUMNS)
-    writer.writerows([[_fmt(v) for v in row] for row in rows])
-    return buf.getvalue().encode()
+        rows.append(["close", f"closed by {c['closed_by']} at {_fmt(c['closed_at'])}", "", "", c["run_id"]])
+    rows.append(["statements", "holders with a statement", "", "holders", statements])
+    return cells.csv_bytes(CSV_COLUMNS, [[_fmt(v) if not isinstance(v, (int, Decimal)) else v for v in row]
+                                         for row in rows])  # fmt: skip
 
 
 def _table(headers: list[str], rows: list[list[object]], numeric: set[int] | None = None) -> str:
@@ -117,16 +116,19 @@ def _html(data: dict, period: str, statements: int) -> bytes:
         ".muted{color:#5b6b80}</style></head><body>"),
         f"<h1>Finance period report {html.escape(period)}</h1>",
         _table(
-            ["status", "calculation run", "prepared by", "calculated at", "inputs sha256"],
+            ["status", "calculation run", "prepared by", "calculated at (UTC)", "inputs sha256"],
             [[p.get("status"), p.get("run_id"), p.get("calculated_by"), p.get("calculated_at"), p.get("inputs_sha256")]],
         ),
         "<h2>Royalty pool per platform</h2>",
         _table(
-            ["platform", "contract", "currency", "generations", "revenue", "pool rate", "pool", "allocated to holders", "holders"],
+            ["platform", "contract", "currency", "generations", "revenue", "pool rate", "pool", "allocated to holders", "holders allocated"],
             [[r["platform_id"], f"{r['contract_id']} v{r['contract_version']}", r["currency"], r["n_generations"],
               r["revenue"], r["pool_rate"], r["pool_amount"], r["total_paid"], r["holders_paid"]] for r in data["pools"]],
             numeric={3, 4, 5, 6, 7, 8},
         ),
+        ("<p class=muted>Allocated: the pool divided over rights holders by the calculation (it always "
+        "equals the pool). What was actually sent is <b>paid out</b> below; the rest is carried forward "
+        "to the next period (holders below their minimum payout).</p>"),
         "<h2>Paid and carried forward (ledger)</h2>",
         _table(
             ["currency", "opening", "earned", "adjustments", "paid out", "carried forward", "holders paid", "holders carrying forward"],
@@ -139,14 +141,20 @@ def _html(data: dict, period: str, statements: int) -> bytes:
                [list(a.values()) for a in data["adjustments"]], numeric={3, 4})
         if data["adjustments"] else
         f"<p class=muted>{'No adjustments in this period.' if data['adjustments'] is not None else 'This warehouse has no adjustments table yet.'}</p>",
-        "<h2>Exceptions</h2>",
+        "<h2>Exceptions and quarantined records</h2>",
         _table(["rule", "subject", "detail"], [list(e.values()) for e in data["exceptions"]])
-        if data["exceptions"] else "<p class=muted>No open exceptions.</p>",
+        if data["exceptions"] else "<p class=muted>No calculation exceptions: every generation has a contract, "
+        "rates, attribution and fully split works.</p>",
+        (f"<p>{len(data['quarantine'])} record(s) the platforms sent for this period were quarantined at ingest "
+         "and are <b>not paid</b> until the platform sends a corrected record:</p>"
+         + _table(["platform", "rule", "generation", "reason", "window start (UTC)", "quarantined at (UTC)"],
+                  [list(q.values()) for q in data["quarantine"]]))
+        if data["quarantine"] else "<p class=muted>No records were quarantined for this period.</p>",
         "<h2>Approvals and close</h2>",
-        _table(["calculation run", "approved by", "approved at", "prepared by"], [list(a.values()) for a in data["approvals"]])
+        _table(["calculation run", "approved by", "approved at (UTC)", "prepared by"], [list(a.values()) for a in data["approvals"]])
         if data["approvals"] else
         f"<p class=muted>{'Not approved yet.' if data['approvals'] is not None else 'This warehouse has no approvals table yet.'}</p>",
-        _table(["calculation run", "closed by", "closed at", "snapshot", "snapshot sha256"], [list(c.values()) for c in data["closes"]])
+        _table(["calculation run", "closed by", "closed at (UTC)", "snapshot", "snapshot sha256"], [list(c.values()) for c in data["closes"]])
         if data["closes"] else "<p class=muted>Not closed yet.</p>",
         f"<p class=muted>{statements} rights holder statements in this period.</p>",
         "</body></html>",

@@ -240,3 +240,17 @@ def test_run_manifest_names_model_contract_fx_and_input_file_digests(month):
     counts = manifest["row_counts"]
     assert counts["generations"] == _one(home, "SELECT count(*) FROM raw.generations")[0][0]
     assert counts["statement_lines"] > 0 and counts["attribution_runs"] >= 1
+
+
+def test_every_holder_of_the_month_can_add_up_its_statement(month):
+    """The demo's small two-platform month through Airflow: for every holder, the PDF's listed
+    works (and grouped line) sum to its printed total, the CSV has one row per statement line
+    in the warehouse, and every DSR file passes the DDEX validator with usages per work equal
+    to the statement's generation counts (tests/test_statements.py::check_holder_files)."""
+    from test_statements import check_holder_files
+
+    home, _ = month
+    holders = {r[0] for r in _one(home, "SELECT DISTINCT rights_holder_id FROM settlement.statement_lines")}
+    assert holders
+    for holder in sorted(holders):
+        check_holder_files(home / "warehouse.duckdb", home / "statements", "2026-10", holder)

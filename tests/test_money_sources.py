@@ -39,7 +39,7 @@ def db(tmp_path_factory):
 
 def _csv_rows(rows: list[dict], columns: list[str]) -> list[dict]:
     """The rows as the CSV file holds them, read back."""
-    return list(csv.DictReader(io.StringIO(statements._csv_bytes(rows, columns).decode())))
+    return list(csv.DictReader(io.StringIO(statements._csv_bytes(rows, columns).decode("utf-8-sig"))))
 
 
 def _setup(db, seed, terms, eur, fx, payout_eur):

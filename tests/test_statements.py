@@ -22,7 +22,7 @@ from PIL import Image, ImageStat
 from pypdf import PdfReader
 from settlement_fixtures import seed_warehouse, table
 
-from settlement import statements
+from settlement import dsr, statements
 from settlement.calculate import calculate_period
 from settlement.warehouse import run_sql, warehouse
 
@@ -89,7 +89,9 @@ def _files(out: Path, pattern: str) -> list[Path]:
 
 
 def _csv(path: Path) -> list[dict]:
-    return list(csv.DictReader(io.StringIO(path.read_text())))
+    data = path.read_bytes()
+    assert data.startswith(b"\xef\xbb\xbf"), f"{path.name}: no UTF-8 byte-order mark"
+    return list(csv.DictReader(io.StringIO(data.decode("utf-8-sig"))))
 
 
 def _ledger(db: Path) -> dict[str, dict[str, Decimal]]:
@@ -112,6 +114,50 @@ def _amount(text: str, label: str, between: str = "") -> Decimal:
     match = re.search(re.escape(label) + between + r"\s+(-?\d+\.\d{2})", text)
     assert match, f"{label!r} not found in PDF text"
     return Decimal(match.group(1))
+
+
+def check_holder_files(db: Path, out: Path, period: str, holder: str) -> int:
+    """What a holder can check on its own files: the PDF's listed works (and the grouped line,
+    if any) sum exactly to its printed total, which is the ledger's; the CSV has one row per
+    statement line in the warehouse, with the same cents; each DSR file passes the validator and
+    its usages per work are the statement's generation counts. Returns 1 if the PDF grouped
+    small works into one line."""
+    from settlement.warehouse import warehouse
+
+    folder = out / period / statements.holder_dir_name(holder)
+    tag = f"{period}_{folder.name}"
+    text = "\n".join(page.extract_text() for page in PdfReader(folder / f"statement_{tag}.pdf").pages)
+    section = text[text.index("Earnings by work"):]
+    total = re.search(r"Total of (\d+) works?\s+(-?\d+\.\d{6})\s+(-?\d+\.\d{2})", section)
+    assert total, holder
+    rows = re.findall(r"(-?\d+\.\d{6})\s+(-?\d+\.\d{2})", section[: total.start()])
+    printed = Decimal(total.group(3))
+    assert sum((Decimal(a) for _, a in rows), Decimal("0.00")) == printed == _amount(text, "Total earnings this period")
+    grouped = re.search(r"(\d+)\s+more\s+works\s+that\s+earned\s+less\s+than", section[: total.start()])
+    listed = len(rows) - (1 if grouped else 0)
+    assert listed + (int(grouped.group(1)) if grouped else 0) == int(total.group(1)), holder
+    with warehouse(db, read_only=True) as con:
+        stored = con.execute(
+            "SELECT platform_id, work_id, right_type, amount, n_generations FROM settlement.statement_lines "
+            "WHERE period = ? AND rights_holder_id = ?", [period, holder]).fetchall()  # fmt: skip
+        ledger = con.execute(
+            "SELECT coalesce(sum(amount), 0) FROM staging.holder_postings WHERE period = ? AND rights_holder_id = ? "
+            "AND transaction_id LIKE 'settle/%'", [period, holder]).fetchone()[0]  # fmt: skip
+    assert printed == ledger, holder
+    lines = _csv(folder / f"statement_{tag}.csv")
+    assert len(lines) == len(stored), holder
+    assert {(r["platform_id"], r["work_id"], r["right_type"], Decimal(r["amount"]), int(r["n_generations"]))
+            for r in lines} == set(stored)  # fmt: skip
+    for path in folder.glob("DSR_*.tsv"):
+        parsed = parse_dsr(path)
+        service = parsed["head"]["ServiceDescription"]
+        usages = defaultdict(int)
+        for su in parsed["records"]["SU03.01"]:
+            usages[su["DspReleaseId"]] += int(su["Usages"])
+        counts = {r["work_id"]: int(r["n_generations"]) for r in lines
+                  if dsr.service_description(r["platform_id"]) == service}  # fmt: skip
+        assert dict(usages) == counts, (holder, path.name)
+    return 1 if grouped else 0
 
 
 def test_every_holder_gets_pdf_csv_and_dsr(period):
@@ -152,7 +198,7 @@ def test_pdf_is_not_blank_and_its_totals_equal_the_csv_and_the_ledger(period):
         earned = _amount(text, "Total earnings this period")
         lines = _csv(pdf.with_suffix(".csv"))
         assert earned == sum(Decimal(r["amount"]) for r in lines) == ledger[holder]["earned"]
-        assert _amount(text, "Total of works", between=r"\s+\d+") == earned
+        assert _amount(text, "Total of", between=r"\s+\d+ works?\s+-?\d+\.\d{6}") == earned
         assert _amount(text, "Closing balance (carried forward)") == ledger[holder]["closing"]
         assert (
             _amount(text, "Opening balance (owed to you before this period)")
@@ -200,42 +246,25 @@ def test_generation_detail_adds_up_to_the_statement(period):
 # --- DSR ----------------------------------------------------------------------------------
 
 DSR_NAME = re.compile(
-    r"^DSR_([^_]+)_TRIBUTARY_([^_]+)_(\d{4}-\d{2})_MULTI_(\d+)of(\d+)_(\d{8}T\d{6})\.tsv$"
+    r"^DSR_([^_]+)_Tributary_([^_]+)_(\d{4}-\d{2})_MULTI_(\d+)of(\d+)_(\d{8}T\d{6})\.tsv$"
 )
 
 
 def parse_dsr(path: Path) -> dict:
-    """Reads a DSR-style file back and checks its structure; returns its records by type."""
-    rows = [line.split("\t") for line in path.read_text().splitlines()]
-    types = [r[0] for r in rows]
-    assert (
-        types[0] == "HEAD"
-        and types[-1] == "FOOT"
-        and types.count("HEAD") == types.count("FOOT") == 1
-    )
-    body = "".join({"SY02": "S", "MW01": "M", "AS01": "A", "RU01": "R"}[t] for t in types[1:-1])
-    # summaries first, then blocks: a work, its recording, then at least one royalty line
-    assert re.fullmatch(r"S+(MAR+)*", body), body
-    records = defaultdict(list)
-    for r in rows:
-        records[r[0]].append(r)
-    head, foot = records["HEAD"][0], records["FOOT"][0]
-    blocks = {r[1] for r in records["MW01"]}
-    assert [int(x) for x in foot[1:7]] == [len(rows), len(rows), len(records["SY02"]), len(blocks), len(blocks),
-                                          len(records["RU01"])]  # fmt: skip
-    royalties = [Decimal(r[8]) for r in records["RU01"]]
-    assert all(MONEY.match(r[8]) for r in records["RU01"]) and MONEY.match(foot[7])
-    assert sum(royalties, Decimal("0.00")) == Decimal(foot[7])
-    # summary records hold the sum of the royalty lines that point at them
-    per_summary = defaultdict(Decimal)
-    for r in records["RU01"]:
-        per_summary[r[2]] += Decimal(r[8])
-    for s in records["SY02"]:
-        assert Decimal(s[10]) == per_summary.get(s[1], Decimal(0))
-    return {"head": head, "foot": foot, "records": records, "total": Decimal(foot[7])}
+    """Reads a DSR file back through the validator written from the DDEX record definitions
+    (settlement.dsr.validate): it must pass; returns its records by type, the holder it was
+    written for and the total of its royalty (LI01) records."""
+    report = dsr.validate(path.read_bytes(), path.name)
+    assert report.ok, (path.name, report.errors[:5])
+    records = report.records
+    holders = {s["RightsControllerPartyId"].split("::", 1)[1] for s in records["SY07"]}
+    assert len(holders) == 1
+    total = sum((Decimal(li["AllocatedAmount"]) for li in records.get("LI01", [])), Decimal("0.00"))
+    assert all(MONEY.match(li["AllocatedAmount"]) for li in records.get("LI01", []))
+    return {"head": records["HEAD"][0], "records": records, "holder": holders.pop(), "total": total}
 
 
-def test_every_dsr_file_parses_and_sums_to_the_statement(period):
+def test_every_dsr_file_passes_the_validator_and_sums_to_the_statement(period):
     db, out = period["db"], period["out"]
     dsr_files = _files(out, "DSR_*.tsv")
     assert len(dsr_files) == period["result"]["statements"] - 1  # one platform; RH01 earned nothing
@@ -245,14 +274,60 @@ def test_every_dsr_file_parses_and_sums_to_the_statement(period):
         assert match and match.group(3) == PERIOD and match.group(4) == match.group(5) == "1"
         parsed = parse_dsr(path)
         holder = _holder_of(path.parent, db)
-        assert parsed["head"][13] == holder and parsed["head"][8:10] == ["2026-10-01", "2026-10-31"]
+        head = parsed["head"]
+        assert parsed["holder"] == holder and (head["UsageStartDate"], head["UsageEndDate"]) == ("2026-10-01", "2026-10-31")
+        assert head["MessageVersion"] == "dsrf/1.1/1.2/1.2" and head["Profile"] == "RoyaltyReportingProfile"
         statement = _csv(next(path.parent.glob("statement_*.csv")))
         assert parsed["total"] == sum(Decimal(r["amount"]) for r in statement)
-        ids = [r[3] for r in parsed["records"]["RU01"]]
+        ids = [r["SalesTransactionId"] for r in parsed["records"]["SU03.01"]]
         assert len(set(ids)) == len(ids) and not (set(ids) & seen_transactions)
         seen_transactions |= set(ids)
-        iswcs = {r[3] for r in parsed["records"]["MW01"]}
-        assert iswcs <= {r["iswc"] for r in statement}
+        # usages per work = the statement's generation counts for the work on the platform
+        usages = defaultdict(int)
+        for su in parsed["records"]["SU03.01"]:
+            usages[su["DspReleaseId"]] += int(su["Usages"])
+        counts = {r["work_id"]: int(r["n_generations"]) for r in statement}
+        assert usages == counts
+        # every statement line (work x right) is reported, zero lines included
+        assert len({(r["work_id"], r["right_type"]) for r in statement}) == len(
+            {(b, li["RightsType"]) for b, li in _li_with_work(parsed["records"])})
+
+
+def _li_with_work(records: dict) -> list[tuple[str, dict]]:
+    work_of_block = {a["BlockId"]: a["DspResourceId"] for a in records["AS01"]}
+    return [(work_of_block[li["BlockId"]], li) for li in records.get("LI01", [])]
+
+
+def test_the_validator_catches_what_an_ingester_would_reject(period):
+    """Each broken copy of a real file is refused with the rule it breaks."""
+    path = _files(period["out"], "DSR_*.tsv")[0]
+    good = path.read_text()
+    assert dsr.validate(good.encode(), path.name).ok
+    lines = good.splitlines(keepends=True)
+    first_li = next(i for i, line in enumerate(lines) if line.startswith("LI01\t"))
+    first_sy = next(i for i, line in enumerate(lines) if line.startswith("SY07\t"))
+
+    def cell(line: str, index: int, value: str) -> str:
+        parts = line.rstrip("\n").split("\t")
+        parts[index] = value
+        return "\t".join(parts) + "\n"
+
+    broken = {
+        "message version": good.replace("dsrf/1.1/1.2/1.2", "dsrf/tributary-training/1.0", 1),
+        "cell count": "".join(lines[:first_li] + [lines[first_li].rstrip("\n") + "\textra\n"] + lines[first_li + 1:]),
+        "mandatory cell": "".join(lines[:first_sy] + [cell(lines[first_sy], 6, "")] + lines[first_sy + 1:]),
+        "territory": "".join(lines[:first_sy] + [cell(lines[first_sy], 6, "XX")] + lines[first_sy + 1:]),
+        "rights type": "".join(lines[:first_li] + [cell(lines[first_li], 7, "publishing")] + lines[first_li + 1:]),
+        "control total": "".join(lines[:first_li] + [cell(lines[first_li], 9, "999.99")] + lines[first_li + 1:]),
+        "record order": "".join([lines[0], lines[first_li]] + lines[1:first_li] + lines[first_li + 1:]),
+        "foot counts": "".join(lines[:first_li] + lines[first_li + 1:]),
+        "unknown record": "".join(lines[:first_sy] + ["RU99\tBL1\n"] + lines[first_sy:]),
+    }  # fmt: skip
+    for what, text in broken.items():
+        report = dsr.validate(text.encode(), path.name)
+        assert not report.ok, what
+    assert not dsr.validate(good.encode(), path.name.replace("_Tributary_", "_Someone_")).ok
+    assert not dsr.validate(b"\xef\xbb\xbf" + good.encode(), path.name).ok
 
 
 # --- determinism ---------------------------------------------------------------------------
@@ -336,7 +411,7 @@ def test_each_holders_files_hold_only_that_holders_lines(period):
                 statements.statement_number(PERIOD, holder)
             }
         for path in folder.glob("DSR_*.tsv"):
-            assert parse_dsr(path)["head"][13] == holder
+            assert parse_dsr(path)["holder"] == holder
         for path in folder.glob("*.pdf"):
             text = "\n".join(p.extract_text() for p in PdfReader(path).pages)
             others = [h for h in ("RH00", "RH03") if h != holder]
@@ -352,9 +427,14 @@ def test_finance_report_shows_pools_ledger_and_approvals(period):
         "section": "pool",
         "item": "pool_amount",
         "platform_id": "p1",
-        "currency": "USD",
+        "unit": "USD",
         "value": f"{pool}",
     } in rows
+    units = {r["item"]: r["unit"] for r in rows}
+    # counts carry no currency; the allocated pool is not called paid
+    assert units["n_generations"] == "generations" and units["holders_paid"] == "holders"
+    assert "total_paid" not in units and units["allocated_to_holders"] == "USD"
+    assert "calculated at (UTC)" in html and "quarantined" in html
     ledger = {r["item"]: Decimal(r["value"]) for r in rows if r["section"] == "ledger"}
     assert ledger["paid_out"] == Decimal("3.00") and ledger["adjusted"] == Decimal("1.25")
     assert (

@@ -1,6 +1,6 @@
--- DSR-style royalty lines for a period: every statement line (holder x platform x work x
--- right) split over the territories its money came from, in cents that sum exactly to the
--- line. Params: $period.
+-- DSR royalty lines for a period: every statement line (holder x platform x work x right),
+-- zero lines included so the usages reconcile with the statement, split over the territories
+-- its money came from, in cents that sum exactly to the line. Params: $period.
 --
 -- A line's money comes from generations (settlement.generation_amounts, as the calculation
 -- stored them): its output part from the generations that drew on the work, its training part
@@ -45,17 +45,33 @@ weights AS (
     )
     GROUP BY ALL
 ),
+terms AS (
+    SELECT p.platform_id, c.publishing_weight, c.master_weight
+    FROM settlement.pools AS p
+    JOIN ref.contracts AS c ON c.contract_id = p.contract_id AND c.version = p.contract_version
+    WHERE p.period = $period
+),
 items AS (
     SELECT l.platform_id, l.rights_holder_id, l.work_id, l.right_type, l.currency, w.territory, w.usages,
+           -- the work's money from the territory (all rights and holders) and the holder's part of
+           -- it, exact: the DSR's NetRevenue and AllocatedNetRevenue (the cents are `amount`)
+           CAST(w.nano AS DECIMAL(38, 0)) * CAST(0.000000001 AS DECIMAL(10, 9)) AS work_exact,
+           CAST(staging.holder_part(CAST(w.nano AS DECIMAL(38, 0)) * CAST(0.000000001 AS DECIMAL(10, 9)),
+                                    CASE l.right_type WHEN 'publishing' THEN t.publishing_weight ELSE t.master_weight END,
+                                    sp.share) AS DECIMAL(38, 9)) AS holder_exact,
+           sp.share AS ownership_share,
            {'platform_id': l.platform_id, 'rights_holder_id': l.rights_holder_id, 'work_id': l.work_id,
             'right_type': l.right_type} AS grp,
            w.territory AS tie, w.nano AS weight, CAST(l.amount * 100 AS HUGEINT) AS target_cents
     FROM settlement.statement_lines AS l
     JOIN weights AS w USING (platform_id, work_id)
-    WHERE l.period = $period AND l.amount <> 0
+    JOIN terms AS t USING (platform_id)
+    LEFT JOIN staging.splits_in_force($period) AS sp
+           ON sp.work_id = l.work_id AND sp.right_type = l.right_type AND sp.rights_holder_id = l.rights_holder_id
+    WHERE l.period = $period
 )
 SELECT r.rights_holder_id, r.platform_id, r.work_id, w.iswc, w.isrc, w.title, w.composer,
-       r.right_type, r.territory, r.currency, r.usages, r.amount
+       r.right_type, r.ownership_share, r.territory, r.currency, r.usages, r.work_exact, r.holder_exact, r.amount
 FROM staging.apportion('items') AS r
 JOIN ref.works AS w USING (work_id)
 ORDER BY r.rights_holder_id, r.platform_id, r.work_id, r.right_type, r.territory;
