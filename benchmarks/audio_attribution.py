@@ -83,14 +83,50 @@ OURS_SETS = {
     "tune": {
         DEFAULT: {},
         "ours, served ckpt only": {"served_only": True},
-        "ours, curvature kfac": {"curvature": "kfac"},
-        "ours, curvature gram": {"curvature": "gram"},
         "ours, damping 3": {"damping": 3.0},
         "ours, damping 30": {"damping": 30.0},
+        **{f"ours, kfac-gram, damping {d:g}": {"damping": d} for d in (100.0, 1e3)},
+        **{
+            f"ours, gram, damping {d:g}": {"curvature": "gram", "damping": d}
+            for d in (1.0, 100.0, 1e3, 1e4)
+        },
+        **{
+            f"ours, kfac, damping {d:g}": {"curvature": "kfac", "damping": d}
+            for d in (0.1, 10.0, 100.0)
+        },
         "ours, output layer exact": {"exact_up_to": 1 << 20},
-        "ours, measure square": {"measure": "square"},
+        "ours, output layer exact, gram, damping 1000": {
+            "exact_up_to": 1 << 20,
+            "curvature": "gram",
+            "damping": 1e3,
+        },
+        "ours, served ckpt only, gram, damping 1000": {
+            "served_only": True,
+            "curvature": "gram",
+            "damping": 1e3,
+        },
+        "ours, square": {"measure": "square"},
+        "ours, square, kfac-gram, damping 1000": {"measure": "square", "damping": 1e3},
+        "ours, square, gram, damping 1000": {
+            "measure": "square",
+            "curvature": "gram",
+            "damping": 1e3,
+        },
+        "ours, square, kfac, damping 0.1": {"measure": "square", "curvature": "kfac"},
+        "ours, square, kfac, damping 10": {
+            "measure": "square",
+            "curvature": "kfac",
+            "damping": 10.0,
+        },
         "ours, layers all 8x8": {"layers": "all", "k_in": 8, "k_out": 8},
-        "ours, layers all 8x8, measure square": {
+        "ours, layers all 8x8, gram, damping 1000": {
+            "layers": "all",
+            "k_in": 8,
+            "k_out": 8,
+            "curvature": "gram",
+            "damping": 1e3,
+        },
+        "ours, layers all 8x8, square": {
             "layers": "all",
             "k_in": 8,
             "k_out": 8,
@@ -155,14 +191,15 @@ def build_seed(seed: int, folder: Path, args) -> dict:
 
     from sandbox.audio_eval import AudioRetrainSpec
     from sandbox.audio_features import FeatureSettings, input_sha256, load_audio, log_mel
-    from sandbox.audio_model import TINY_CONFIG, AudioDiffusionConfig, sample
+    from sandbox.audio_model import DEMO_CONFIG, TINY_CONFIG, AudioDiffusionConfig, sample
     from sandbox.audio_platform import near_copy
     from sandbox.audio_render import pcm_sha256
     from sandbox.audio_train import load_audio_model_version, train_audio_model_version
     from sandbox.train import synthetic_pieces
 
     sizes = {
-        k: getattr(args, k) for k in ("works", "steps", "batch", "lr", "gens", "copies", "lds_m")
+        k: getattr(args, k)
+        for k in ("model", "works", "steps", "batch", "lr", "gens", "copies", "lds_m")
     }
     done = folder / "data.json"
     if done.exists():
@@ -206,7 +243,8 @@ def build_seed(seed: int, folder: Path, args) -> dict:
     t_render = time.perf_counter() - t0
 
     t0 = time.perf_counter()
-    config = AudioDiffusionConfig(n_mels=fs.n_mels, frames=fs.frames, **TINY_CONFIG)
+    size = DEMO_CONFIG if args.model == "demo" else TINY_CONFIG
+    config = AudioDiffusionConfig(n_mels=fs.n_mels, frames=fs.frames, **size)
     with torch.inference_mode(False):
         mv_dir = train_audio_model_version(
             examples,
@@ -516,6 +554,8 @@ def run_dattri(d: dict, args) -> dict:
 
 def dattri_rows(args) -> dict[str, tuple[int, str | None]]:
     """label -> (projection dimension, layer or None for every parameter)."""
+    if not args.dattri:
+        return {}
     out_layer = "unet.up_blocks.2.resnets.2.conv_2"
     return {
         f"dattri, all parameters, p={args.dattri_p}": (args.dattri_p, None),
@@ -569,9 +609,15 @@ def main(argv=None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--seeds", type=int, nargs="+", default=[3, 4, 5])
     ap.add_argument("--works", type=int, default=48)
-    ap.add_argument("--steps", type=int, default=200)
+    ap.add_argument(
+        "--model",
+        choices=["demo", "tiny"],
+        default="demo",
+        help="the demo's model size (DEMO_CONFIG) or the tests' (TINY_CONFIG)",
+    )
+    ap.add_argument("--steps", type=int, default=300)
     ap.add_argument("--batch", type=int, default=8)
-    ap.add_argument("--lr", type=float, default=3e-3)
+    ap.add_argument("--lr", type=float, default=2e-3)
     ap.add_argument("--gens", type=int, default=48, help="sampled generations per seed")
     ap.add_argument("--copies", type=int, default=8, help="planted copies per transform and seed")
     ap.add_argument("--lds-m", type=int, default=48)
@@ -579,6 +625,7 @@ def main(argv=None) -> dict:
     ap.add_argument("--removal-k", type=int, default=5)
     ap.add_argument("--random-draws", type=int, default=4)
     ap.add_argument("--ours", choices=sorted(OURS_SETS), default="main")
+    ap.add_argument("--dattri", action=argparse.BooleanOptionalAction, default=True)
     ap.add_argument("--dattri-p", type=int, default=1024)
     ap.add_argument("--dattri-reg", type=float, nargs="+", default=[1e-4, 1e-3, 1e-2, 1e-1])
     ap.add_argument(
@@ -601,7 +648,7 @@ def main(argv=None) -> dict:
     if args.child:
         child(args.child, args.folder, args.out, args)
         return {}
-    if not args.truth_only:
+    if args.dattri and not args.truth_only:
         require_dattri()  # before the retraining, not after
     logging.basicConfig(level=logging.WARNING)
     torch.set_num_threads(1)
@@ -609,6 +656,10 @@ def main(argv=None) -> dict:
     print(f"work folder: {work}", flush=True)
     t_all = time.perf_counter()
     lds_by: dict[str, list[np.ndarray]] = {}
+    # LDS of the generation-specific part (diagnostic): scores and losses minus their mean
+    # over the generations, so a shared "this half makes a better model" factor drops out.
+    specific_by: dict[str, list[np.ndarray]] = {}
+    common: dict[int, dict] = {}
     hits_by: dict[tuple[str, str], list[np.ndarray]] = {}
     excess_by: dict[str, list[np.ndarray]] = {}
     removal_by: dict[str, list[dict]] = {}
@@ -630,8 +681,9 @@ def main(argv=None) -> dict:
         n_c = len(d["copies"])
         planted = np.array([c["work"] for c in d["copies"]])
         kinds = np.array([c["transform"] for c in d["copies"]])
+        common[seed] = common_factor(losses)
         scores = scores_by[seed] = {}
-        for which in ("ours", "dattri"):
+        for which in ("ours", "dattri") if args.dattri else ("ours",):
             t = time.perf_counter()
             cost_flag = ["--cost"] if (args.cost and n_seed == 0) else ["--no-cost"]
             r = run_child(which, folder, args, child_argv + cost_flag)
@@ -644,6 +696,10 @@ def main(argv=None) -> dict:
                 seconds.setdefault(name, []).append(r["seconds"][key])
         for name, s in scores.items():
             lds_by.setdefault(name, []).append(per_generation_lds(s[n_c:], masks, losses))
+            g = s[n_c:]
+            specific_by.setdefault(name, []).append(
+                per_generation_lds(g - g.mean(0), masks, losses - losses.mean(1, keepdims=True))
+            )
             top = np.argmax(s[:n_c], axis=1)
             for kind in TRANSFORMS:
                 sel = kinds == kind
@@ -685,15 +741,49 @@ def main(argv=None) -> dict:
                     "random_rise": res.random_rise.tolist(),
                 }
             )
-    return report(args, lds_by, hits_by, excess_by, removal_by, cost, p_of, seconds, built, t_all)
+    for seed, c in common.items():
+        print(
+            f"seed {seed}: first principal component of the retrained models' generation "
+            f"losses holds {c['first_pc_variance']:.1%} of their variance; mean correlation "
+            f"between two generations' losses {c['mean_correlation']:.3f}"
+        )
+    acc = {
+        "lds": lds_by,
+        "specific": specific_by,
+        "common": common,
+        "hits": hits_by,
+        "excess": excess_by,
+        "removal": removal_by,
+        "cost": cost,
+        "p": p_of,
+        "seconds": seconds,
+    }
+    return report(args, acc, built, t_all)
 
 
-def report(args, lds_by, hits_by, excess_by, removal_by, cost, p_of, seconds, built, t_all) -> dict:
+def common_factor(losses: np.ndarray) -> dict:
+    """How much of the retrained models' losses (m x generations) one shared factor holds."""
+    c = losses - losses.mean(0)
+    sv = np.linalg.svd(c, compute_uv=False)
+    corr = np.corrcoef(c.T)
+    return {
+        "first_pc_variance": float(sv[0] ** 2 / (sv**2).sum()),
+        "mean_correlation": float(corr[np.triu_indices(len(corr), 1)].mean()),
+    }
+
+
+def report(args, acc: dict, built: dict, t_all: float) -> dict:
+    lds_by, specific_by, hits_by = acc["lds"], acc["specific"], acc["hits"]
+    excess_by, removal_by, cost, p_of = acc["excess"], acc["removal"], acc["cost"], acc["p"]
     rng = np.random.default_rng(0)
     rows: dict[str, dict] = {}
     ours = list(OURS_SETS[args.ours])
     for label in [*ours, *OTHERS]:
-        rows[label] = {"lds": summarise(lds_by[label], args.boot, rng), "p": p_of.get(label)}
+        rows[label] = {
+            "lds": summarise(lds_by[label], args.boot, rng),
+            "p": p_of.get(label),
+            "lds_specific": summarise(specific_by[label], args.boot, rng),
+        }
     for label in dattri_rows(args):
         per_reg = {
             reg: float(np.concatenate(lds_by[f"{label} @reg {reg:g}"]).mean())
@@ -704,14 +794,15 @@ def report(args, lds_by, hits_by, excess_by, removal_by, cost, p_of, seconds, bu
         lds_by[label] = lds_by[name]
         rows[label] = {
             "lds": summarise(lds_by[name], args.boot, rng),
+            "lds_specific": summarise(specific_by[name], args.boot, rng),
             "p": p_of[label],
             "regularization": reg,
             "lds_per_regularization": per_reg,
         }
         for kind in TRANSFORMS:
             hits_by[(label, kind)] = hits_by[(name, kind)]
-    best_dattri = max(dattri_rows(args), key=lambda k: rows[k]["lds"]["mean"])
-    for label in ours:
+    best_dattri = max(dattri_rows(args), key=lambda k: rows[k]["lds"]["mean"], default=None)
+    for label in ours if best_dattri else ():
         diff = [a - b for a, b in zip(lds_by[label], lds_by[best_dattri], strict=True)]
         lo, hi = boot_mean_ci(diff, args.boot, rng)
         pooled = np.concatenate(diff)
@@ -751,16 +842,20 @@ def report(args, lds_by, hits_by, excess_by, removal_by, cost, p_of, seconds, bu
         f"{args.lds_m}, alpha 0.5; 95 % bootstrap intervals\n"
     )
     print(
-        "| method | features per ckpt | LDS mean [95 % CI] | per seed | ours - best dattri [95 % CI] | generations where ours is higher |"
+        "| method | features per ckpt | LDS mean [95 % CI] | per seed | ours - best dattri "
+        "[95 % CI] | generations where ours is higher | generation-specific LDS [95 % CI] |"
     )
-    print("|---|---:|---|---|---|---:|")
+    print("|---|---:|---|---|---|---:|---|")
     for label, r in rows.items():
         seeds = " / ".join(f"{m:.3f}" for m in r["lds"]["seed_means"])
         reg = f" (reg {r['regularization']:g})" if "regularization" in r else ""
         dm = r.get("minus_dattri")
         diff = f"{dm['mean']:+.3f} [{dm['ci95'][0]:+.3f}, {dm['ci95'][1]:+.3f}]" if dm else ""
         hf = f"{dm['ours_higher_fraction']:.0%}" if dm else ""
-        print(f"| {label}{reg} | {r['p'] or '-'} | {fmt_ci(r['lds'])} | {seeds} | {diff} | {hf} |")
+        print(
+            f"| {label}{reg} | {r['p'] or '-'} | {fmt_ci(r['lds'])} | {seeds} | {diff} | {hf} "
+            f"| {fmt_ci(r['lds_specific'])} |"
+        )
     for label in dattri_rows(args):
         lr = rows[label]["lds_per_regularization"]
         print(
@@ -812,7 +907,8 @@ def report(args, lds_by, hits_by, excess_by, removal_by, cost, p_of, seconds, bu
                 )
     res = {
         "rows": rows,
-        "seconds": {k: v for k, v in seconds.items()},
+        "seconds": acc["seconds"],
+        "common_factor": acc["common"],
         "seeds": {
             s: {k: d[k] for k in ("model_version", "train_loss", "seconds", "sizes")}
             for s, d in built.items()
