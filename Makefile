@@ -32,7 +32,13 @@ $(AIRFLOW_HOME)/airflow.db: $(VENV)/.installed
 	mkdir -p $(AIRFLOW_HOME)
 	$(VENV)/bin/airflow db migrate > $(AIRFLOW_HOME)/migrate.log 2>&1 || (cat $(AIRFLOW_HOME)/migrate.log; exit 1)
 
-install: $(VENV)/.installed $(AIRFLOW_HOME)/airflow.db
+# DuckDB takes one writing process at a time: the DAGs' warehouse writers share this one-slot
+# pool (dags/_common.py), so they queue in Airflow instead of waiting on the file lock.
+$(AIRFLOW_HOME)/pools.done: $(AIRFLOW_HOME)/airflow.db
+	$(VENV)/bin/airflow pools set warehouse_writer 1 "DuckDB warehouse writers take turns" > /dev/null
+	touch $@
+
+install: $(VENV)/.installed $(AIRFLOW_HOME)/airflow.db $(AIRFLOW_HOME)/pools.done
 
 demo: install
 	$(PY) -m sandbox.demo

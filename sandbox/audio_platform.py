@@ -35,7 +35,6 @@ import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from multiprocessing import Pool
 from pathlib import Path
 
 import numpy as np
@@ -45,6 +44,7 @@ import torch
 from sandbox.audio_features import FeatureSettings, fit_length, load_audio, mel_to_audio, to_pcm16
 from sandbox.audio_render import write_audio
 from sandbox.audio_train import load_audio_model_version
+from sandbox.workers import process_pool
 
 log = logging.getLogger(__name__)
 
@@ -173,8 +173,8 @@ def build_audio_generation_log(
     t0 = time.perf_counter()
     jobs = [(m, fs.to_dict()) for m in mels]
     if spec.workers > 1 and len(jobs) > 1:
-        with Pool(spec.workers) as pool:
-            audios = pool.map(_vocode, jobs, chunksize=4)
+        with process_pool(spec.workers) as pool:
+            audios = list(pool.map(_vocode, jobs, chunksize=4))
     else:
         audios = [_vocode(j) for j in jobs]
     timings["griffin_lim_s"] = time.perf_counter() - t0

@@ -34,7 +34,6 @@ import tempfile
 import time
 from dataclasses import asdict, dataclass
 from functools import lru_cache
-from multiprocessing import Pool
 from pathlib import Path
 
 import numpy as np
@@ -42,6 +41,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from sandbox.tokenizer import Tokenizer
+from sandbox.workers import process_pool
 
 log = logging.getLogger(__name__)
 
@@ -336,8 +336,8 @@ def render_catalog_audio(
     rows: list[dict] = []
     bar = tqdm(total=len(jobs), desc="audio", unit="work", disable=None, file=sys.stderr)
     if workers > 1 and len(jobs) > 1:
-        with Pool(processes=workers) as pool:
-            for row in pool.imap_unordered(_render_one, jobs, chunksize=4):
+        with process_pool(workers) as pool:
+            for row in pool.map(_render_one, jobs, chunksize=4):
                 rows.append(row)
                 bar.update(1)
     else:

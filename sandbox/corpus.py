@@ -27,8 +27,8 @@ import sys
 import time
 import warnings
 from collections import Counter
+from concurrent.futures import as_completed
 from dataclasses import dataclass
-from multiprocessing import Pool
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +37,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from sandbox.tokenizer import STYLES, Tokenizer
+from sandbox.workers import process_pool
 
 log = logging.getLogger(__name__)
 
@@ -439,9 +440,9 @@ def build_catalog(home: Path, limit: int | None = None, workers: int = 2) -> dic
             n_parsed += 1
 
     if workers > 1 and len(jobs) > 1:
-        with Pool(processes=workers) as pool:
-            for res in pool.imap_unordered(parse_source, jobs, chunksize=1):
-                _collect(res)
+        with process_pool(workers) as pool:
+            for res in as_completed([pool.submit(parse_source, job) for job in jobs]):
+                _collect(res.result())
     else:
         for job in jobs:
             _collect(parse_source(job))

@@ -30,6 +30,8 @@ ROOT = Path(__file__).resolve().parents[1]
 os.environ.setdefault("AIRFLOW_HOME", str(ROOT / ".airflow"))
 os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
 os.environ.setdefault("AIRFLOW__CORE__DAGS_FOLDER", str(ROOT / "dags"))
+# dag.test() cannot finish a run of a DAG with a deadline alert (dags/_common.close_deadline)
+os.environ.setdefault("TRIBUTARY_CLOSE_DEADLINE", "off")
 
 log = logging.getLogger("tributary.demo")
 PLATFORM_ID = "sandbox"
@@ -162,12 +164,18 @@ def _month(period: str) -> tuple[datetime, datetime]:
     return start, end
 
 
-def run_dag(dag, logical_date: datetime) -> None:
-    """One real Airflow run; raises if any task failed."""
-    run = dag.test(logical_date=logical_date)
+def run_dag(dag, period: str | None = None, conf: dict | None = None):
+    """One real Airflow run, as a person triggers it: what to work on named by params (the
+    `period`, or `conf` such as {"day": "2026-10-02"} for one ingest day) and no logical date,
+    so no demo run ever holds a date the schedule will want (the scheduler skips a scheduled
+    run whose logical date a manual run already took). Raises if any task failed; returns the
+    run."""
+    conf = dict(conf or {}, **({"period": period} if period else {}))
+    run = dag.test(logical_date=None, run_conf=conf or None)
     if run is None or str(run.state) not in ("success", "DagRunState.SUCCESS"):
         failed = [ti.task_id for ti in (run.get_task_instances() if run else []) if str(ti.state) == "failed"]
-        raise RuntimeError(f"DAG {dag.dag_id} run for {logical_date:%Y-%m-%d} ended {run and run.state}: failed {failed}")
+        raise RuntimeError(f"DAG {dag.dag_id} run for {conf or 'new data'} ended {run and run.state}: failed {failed}")
+    return run
 
 
 def load_dags() -> dict:
@@ -224,11 +232,11 @@ def run_month(
     cfg: DemoConfig,
     sandbox: dict,
     repull_days: tuple[datetime, ...] = (),
-    approver_name: str = "demo-approver",
+    approver_name: str | tuple[str, ...] = "demo-approver",
 ) -> dict:
     """Start the platform, run the three DAGs for the period, stop the platform.
 
-    `repull_days`: earlier daily windows to ingest again first (late deliveries)."""
+    `repull_days`: days whose months are ingested again first (late deliveries)."""
     from sandbox.server import SandboxServer
 
     register(home, cfg)
@@ -247,15 +255,12 @@ def run_month(
             )
         dags = load_dags()
         t0 = time.perf_counter()
-        for day in repull_days:
-            run_dag(dags["ingest"], day + timedelta(days=1))
-        day = sandbox["start"]
-        while day < sandbox["end"]:
-            run_dag(dags["ingest"], day + timedelta(days=1))  # a daily run covers [day, day+1)
-            day += timedelta(days=1)
+        for month in sorted({f"{day:%Y-%m}" for day in repull_days}):
+            run_dag(dags["ingest"], month)  # late deliveries: the month pulled again, day by day
+        run_dag(dags["ingest"], cfg.period)  # every daily window of the month, each reconciled
         timings["ingest_s"] = time.perf_counter() - t0
         t0 = time.perf_counter()
-        run_dag(dags["attribute"], sandbox["end"])
+        run_dag(dags["attribute"])
         timings["attribute_s"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     settle_month(cfg.period, approver_name, dags["settle"])
@@ -263,15 +268,16 @@ def run_month(
     return timings
 
 
-def settle_month(period: str, approver_name: str = "demo-approver", settle_dag=None) -> None:
-    """The monthly settlement run for `period`, its approval answered in Airflow's Required
-    Actions by `approver_name` (the DAG's preparer is "finance-bot": that name is refused)."""
+def settle_month(period: str, approver_name: str | tuple[str, ...] = "demo-approver", settle_dag=None):
+    """The monthly settlement run for `period` (param, null logical date), its approval answered
+    in Airflow's Required Actions by `approver_name`. The preparer is the user who triggered the
+    run: `dag.test()` records "dag_test"; an answer by that name is refused and asked again."""
     from sandbox import required_actions
 
     settle_dag = settle_dag or load_dags()["settle"]
     stop_approver = required_actions.answer_when_asked("monthly_settlement", approver_name)
     try:
-        run_dag(settle_dag, _month(period)[1])  # the monthly run after the month ends
+        return run_dag(settle_dag, period)
     finally:
         stop_approver.set()
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Sequence
 
 log = logging.getLogger("tributary.required_actions")
 
@@ -52,19 +53,25 @@ def answer(dag_id: str, run_id: str, user: str, option: str = "Approve", task_id
 
 
 def answer_when_asked(
-    dag_id: str, user: str, option: str = "Approve", timeout_s: float = 900, poll_s: float = 0.5
+    dag_id: str, user: str | Sequence[str], option: str = "Approve", timeout_s: float = 900, poll_s: float = 0.5
 ) -> threading.Event:
-    """Answer the first approval the DAG asks for, from a background thread; set the returned
-    event to stop waiting."""
+    """Answer the approval the DAG asks for, from a background thread; set the returned event to
+    stop waiting. `user` may be several names: each answers in turn, the next one when the
+    approval waits again (the preparer's answer is refused and the approval asks again)."""
     stop = threading.Event()
+    users = [user] if isinstance(user, str) else list(user)
 
     def watch() -> None:
         deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline and not stop.is_set():
-            for run_id in waiting_approvals(dag_id):
-                answer(dag_id, run_id, user, option)
-                return
-            time.sleep(poll_s)
+        answered: set[tuple[str, str]] = set()
+        for who in users:
+            while time.monotonic() < deadline and not stop.is_set():
+                waiting = [r for r in waiting_approvals(dag_id) if (r, who) not in answered]
+                if waiting:
+                    answer(dag_id, waiting[0], who, option)
+                    answered.add((waiting[0], who))
+                    break
+                time.sleep(poll_s)
 
-    threading.Thread(target=watch, name=f"approver-{user}", daemon=True).start()
+    threading.Thread(target=watch, name=f"approver-{'-'.join(users)}", daemon=True).start()
     return stop

@@ -55,7 +55,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import datetime, timedelta
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -64,7 +63,9 @@ log = logging.getLogger("tributary.ui_screenshots")
 DAG_IDS = ("ingest_generation_logs", "attribute_generations", "monthly_settlement")
 CONN_ID = "sandbox_platform"
 SHARD_SIZE = 16  # generations per mapped attribution task: the 60 sandbox generations -> 4 shards
-APPROVER = "admin"  # standalone's user; monthly_settlement's preparer is "finance-bot"
+# `ops` triggers the runs through the REST API, so `ops` is the month's preparer; `admin`,
+# standalone's user, approves in the browser.
+PREPARER, APPROVER = "ops", "admin"
 VIEWPORT = {"width": 1400, "height": 900}
 CHROMIUM_ARGS = [
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -97,6 +98,7 @@ def configure_env(work: Path, port: int) -> None:
         "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
         "AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE": "False",
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{APPROVER}:admin,{PREPARER}:admin",
         # Few executor workers: a 2-core machine, and the month has a handful of tasks at a time.
         "AIRFLOW__CORE__PARALLELISM": "4",
         "AIRFLOW__API__HOST": "127.0.0.1",
@@ -250,16 +252,12 @@ class Api:
         self,
         dag_id: str,
         run_id: str,
-        logical_date: datetime,
-        interval=None,
+        period: str | None = None,
         note: str | None = None,
     ) -> str:
-        body = {"dag_run_id": run_id, "logical_date": logical_date.isoformat(), "conf": {}}
-        if interval:
-            body |= {
-                "data_interval_start": interval[0].isoformat(),
-                "data_interval_end": interval[1].isoformat(),
-            }
+        # As an operator triggers: the month in the `period` param and no logical date, so no
+        # run takes a date the schedule will want.
+        body = {"dag_run_id": run_id, "logical_date": None, "conf": {"period": period} if period else {}}
         if note:
             body["note"] = note
         self.call("POST", f"dags/{dag_id}/dagRuns", json=body)
@@ -312,18 +310,12 @@ def run_month(api: Api, home: Path) -> dict:
     token = secrets.token_urlsafe(24)
     with SandboxServer(sandbox["log_path"], sandbox["model_dir"].parent, token) as server:
         api.set_connection(CONN_ID, server.port, token)
-        day = sandbox["start"]
-        while day < sandbox["end"]:
-            # A daily run's data interval is [day, day + 1): its logical date is the day after.
-            run_id = api.trigger(
-                "ingest_generation_logs", f"sandbox__{day:%Y-%m-%d}", day + timedelta(days=1)
-            )
-            api.wait_run("ingest_generation_logs", run_id)
-            day += timedelta(days=1)
-        run_id = api.trigger("attribute_generations", f"sandbox__{cfg.period}", sandbox["end"])
+        # One run pulls the month, day by day: every daily window is reconciled.
+        run_id = api.trigger("ingest_generation_logs", f"sandbox__{cfg.period}", cfg.period)
+        api.wait_run("ingest_generation_logs", run_id)
+        run_id = api.trigger("attribute_generations", f"sandbox__{cfg.period}")
         api.wait_run("attribute_generations", run_id)
-    start, end = demo._month(cfg.period)
-    return {"period": cfg.period, "interval": (start, end), "attribute_run": run_id}
+    return {"period": cfg.period, "attribute_run": run_id}
 
 
 def plant_exceptions(warehouse: Path) -> tuple[Path, list[str]]:
@@ -452,7 +444,7 @@ def screenshots(b: Browser, api: Api, runs: dict) -> None:
     b.wait_text("orphan_work")
     b.shot("airflow-quality-gate-failed")
 
-    # A second person answers: admin, not the preparer finance-bot.
+    # A second person answers: admin, not the preparer ops.
     b.goto(f"{approval}/required_actions", "Awaiting Input", "Reject")
     b.page.get_by_role("button", name="Approve", exact=True).click()
     api.wait_run("monthly_settlement", settle)
@@ -546,17 +538,18 @@ def main(argv: list[str] | None = None) -> int:
     done = False
     try:
         standalone.start()
-        api = Api(standalone.base, "admin", standalone.password())
+        api = Api(standalone.base, PREPARER, standalone.password(PREPARER))
+        api.call("POST", "pools", json={"name": "warehouse_writer", "slots": 1})  # DuckDB's writers take turns
         api.wait_for_dags()
         home = work / "var"
         runs = run_month(api, home)
-        period, interval = runs["period"], runs["interval"]
+        period = runs["period"]
 
         # First attempt at the month, on reference data with planted errors: the gate stops it.
         backup, works = plant_exceptions(home / "warehouse.duckdb")
         try:
             runs["gate_run"] = api.trigger(
-                "monthly_settlement", f"sandbox__{period}__planted-errors", interval[1], interval,
+                "monthly_settlement", f"sandbox__{period}__planted-errors", period,
                 note=f"Reference data with planted errors (contract removed, publishing splits of {works[0]} "
                 f"halved, master holder of {works[1]} removed): the quality gate must stop this run.",
             )  # fmt: skip
@@ -566,7 +559,7 @@ def main(argv: list[str] | None = None) -> int:
 
         # After the fix: calculates, drafts the statements, then waits for a second person.
         runs["settle_run"] = api.trigger(
-            "monthly_settlement", f"sandbox__{period}", interval[1] + timedelta(hours=1), interval,
+            "monthly_settlement", f"sandbox__{period}", period,
             note="Reference data fixed; rerun of the month.",
         )  # fmt: skip
 

@@ -64,8 +64,10 @@ def calculate_period(
                 f"period {period} is closed; corrections go into the next open period as adjustments"
             )
         exceptions = [tuple(r.values()) for r in query(con, "checks/period_exceptions", params)]
+        # Is the month whole and is it its turn (checks/period_readiness): the same list.
+        exceptions += [tuple(r.values()) for r in query(con, "checks/period_readiness", {"period": period})]
         if exceptions:
-            raise QualityGateError(period, "calculation", exceptions)
+            raise QualityGateError(period, "calculation", sorted(exceptions))
         fingerprint = query(con, "checks/period_inputs_fingerprint", {"period": period})[0]["fingerprint"]
         if row and row[0] in ("calculated", "approved") and row[2] == fingerprint:
             return {"period": period, "unchanged": True, "run_id": row[1], **_totals(con, period)}

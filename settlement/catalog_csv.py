@@ -126,8 +126,10 @@ def check_split_sums(new_splits: list[dict], known_splits=(), report=None) -> li
     every date where ownership changes, the shares in force sum to exactly 1, or to 0 where
     nobody owns the right any more (the split_sum gate's rule; the orphan_work gate catches a
     work that earns without an owner)."""
-    merged = {split_key(s): s for s in known_splits if (s["work_id"], s["right_type"]) in
-              {(n["work_id"], n["right_type"]) for n in new_splits}}  # fmt: skip
+    # The set of touched rights is built once: rebuilding it per stored split made a re-import
+    # of a 12k-work catalog quadratic (36k x 36k, minutes of CPU before the first write).
+    touched = {(n["work_id"], n["right_type"]) for n in new_splits}
+    merged = {split_key(s): s for s in known_splits if (s["work_id"], s["right_type"]) in touched}
     merged.update({split_key(s): s for s in new_splits})
     by_right = defaultdict(list)
     for s in merged.values():

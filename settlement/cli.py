@@ -232,6 +232,24 @@ def period_close(period: Annotated[str, typer.Argument(callback=_period)], by: s
     console.print_json(json.dumps(result, default=str))
 
 
+@period_app.command("waive-order")
+@_user_errors
+def period_waive_order(
+    period: Annotated[str, typer.Argument(callback=_period)],
+    by: str = typer.Option(..., help="who decides (a person)"),
+    reason: str = typer.Option(..., help="why the month before need not be closed first"),
+) -> None:
+    """Let a month be calculated although the month before it is not closed (the previous_period_open
+    gate), e.g. because it was settled outside Tributary. Recorded with who and why.
+    Example: tributary period waive-order 2026-11 --by carol --reason "October settled in the old system" """
+    try:
+        result = lifecycle.waive_previous_period(_settings().warehouse, period, by=by, reason=reason)
+    except lifecycle.LifecycleError as exc:
+        _fail(str(exc), USER_ERROR)
+    console.print(f"{result['period']} may be calculated before {result['previous_period']} is closed "
+                  f"(waived by {result['waived_by']}: {result['reason']})")  # fmt: skip
+
+
 @period_app.command("snapshot")
 @_user_errors
 def period_snapshot(period: Annotated[str, typer.Argument(callback=_period)]) -> None:

@@ -24,9 +24,19 @@ def person(name: str | None, role: str = "user name") -> str:
     return text
 
 
+# Who prepares a month nobody triggered by hand: the scheduler's scheduled runs. A service is
+# never a person, so it can prepare but never approve.
+SCHEDULER = "airflow-scheduler"
+SERVICE_IDENTITIES = frozenset({SCHEDULER})
+
+
 def second_person(preparer: str | None, approver: str | None, period: str) -> str:
-    """The approver's identity, if it is not the preparer's; InputError otherwise."""
+    """The approver's identity, if it is a person and not the preparer; InputError otherwise."""
     who = person(approver, "approver's user name")
+    if who in SERVICE_IDENTITIES:
+        raise SecondPersonError(
+            f"period {period}: {who!r} is a service identity; only a person can approve a month"
+        )
     if preparer is not None and person(preparer, "preparer's user name") == who:
         raise SecondPersonError(
             f"period {period} was calculated by {person(preparer)!r}; a second person must approve it "

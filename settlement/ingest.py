@@ -729,7 +729,15 @@ def _write_raw_parquet(
     # Written aside and renamed, so a killed process never leaves half a file under the name.
     raw_file = part / f"window-{start:%Y%m%dT%H%M%S}-{end:%Y%m%dT%H%M%S}.parquet"
     tmp = raw_file.with_suffix(f".{os.getpid()}.tmp")
-    pq.write_table(table, tmp)
+    # A writer killed mid-file left its temporary file behind: one process lands a platform's
+    # windows at a time (the ingest DAG runs one at a time), so any other is a leftover.
+    for leftover in part.glob(f"{raw_file.stem}.*.tmp"):
+        leftover.unlink(missing_ok=True)
+    # Rows in a fixed order, so the same records always make the same bytes: a rerun of a
+    # window (after a kill, or a re-pull) rewrites the file, and the digest every earlier
+    # ingest row and settlement manifest recorded for it must still match. A window's valid
+    # rows are deduplicated, so generation_id orders them completely.
+    pq.write_table(table.sort_by([("generation_id", "ascending")]), tmp)
     os.replace(tmp, raw_file)
     return raw_file
 
@@ -856,10 +864,16 @@ def ingest_platform(
             catchup.insert(0, (max(t - step, mark), t))
             t -= step
     planned = catchup + [(t, min(t + step, end)) for t in _steps(start, end, step)]
-    done = [
-        ingest_window(warehouse_path, lake, endpoint, a, b, run_id, client=client)
-        for a, b in planned
-    ]
+    done, failed = [], []
+    for a, b in planned:
+        # A window that does not reconcile is one bad day, not a reason to leave the rest of
+        # the month unpulled: the others land, the run still fails naming it, and the month's
+        # completeness gate names the missing day until a rerun lands it.
+        try:
+            done.append(ingest_window(warehouse_path, lake, endpoint, a, b, run_id, client=client))
+        except ReconciliationError as err:
+            log.error("%s", err)
+            failed.append(str(err))
     rechecked = []
     for k in range(lookback, 0, -1):
         a, b = start - k * step, start - (k - 1) * step
@@ -875,6 +889,12 @@ def ingest_platform(
         )
         rechecked.append(ingest_window(warehouse_path, lake, endpoint, a, b, run_id, client=client))
     windows = done + rechecked
+    if failed:
+        listed = "\n".join(f"  - {f}" for f in failed)
+        raise ReconciliationError(
+            f"platform {endpoint.platform_id}: {len(failed)} of {len(planned)} window(s) did not reconcile "
+            f"({len(done)} landed):\n{listed}"
+        )
     return {
         "platform_id": endpoint.platform_id,
         "windows": len(windows),

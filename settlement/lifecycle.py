@@ -33,6 +33,11 @@ class LifecycleError(RuntimeError):
     """A lifecycle step asked for in the wrong state, or by the wrong person."""
 
 
+class ApprovalRefused(LifecycleError):
+    """The four-eyes rule refused this approver (recorded in settlement.approval_refusals);
+    the month still waits for a second person."""
+
+
 def period_state(warehouse_path: Path, period: str) -> dict:
     period = inputs.period(period)
     with warehouse(warehouse_path) as con:
@@ -65,11 +70,47 @@ def approve_period(warehouse_path: Path, period: str, by: str) -> dict:
         state = _require_status(con, period, "calculated", "approved")
         try:  # the one place the four-eyes rule is decided, for the CLI and Airflow alike
             by = identity.second_person(state["calculated_by"], by, period)
+        except identity.SecondPersonError as err:
+            # Recorded, so an auditor sees every attempt, not only the approval that stood.
+            with transaction(con):
+                run_sql(con, "loads/approval_refusal", {
+                    "period": period, "run_id": state["run_id"], "by": _name_or_raw(by),
+                    "reason": str(err), "now": now,
+                })  # fmt: skip
+            raise ApprovalRefused(str(err)) from err
         except inputs.InputError as err:
             raise LifecycleError(str(err)) from err
         with transaction(con):
             run_sql(con, "loads/approval", {"period": period, "run_id": state["run_id"], "by": by, "now": now})
     return {"period": period, "status": "approved", "approved_by": by, "run_id": state["run_id"]}
+
+
+def _name_or_raw(name: str) -> str:
+    try:
+        return identity.person(name)
+    except inputs.InputError:
+        return name
+
+
+def waive_previous_period(warehouse_path: Path, period: str, by: str, reason: str) -> dict:
+    """Let `period` be calculated although the month before it is not closed (it was settled
+    outside Tributary, say): recorded with who decided and why, never deleted."""
+    period = inputs.period(period)
+    try:
+        by = identity.person(by, "user name of whoever waives")
+    except inputs.InputError as err:
+        raise LifecycleError(str(err)) from err
+    reason = " ".join((reason or "").split())
+    if not reason:
+        raise LifecycleError("say why the previous month need not be closed first (--reason)")
+    start = inputs.period_start(period)
+    previous = f"{start.year - (start.month == 1)}-{(start.month - 2) % 12 + 1:02d}"
+    now = datetime.now(UTC).replace(tzinfo=None)
+    with warehouse(warehouse_path) as con, transaction(con):
+        run_sql(con, "loads/order_waiver", {
+            "period": period, "previous_period": previous, "by": by, "reason": reason, "now": now,
+        })  # fmt: skip
+    return {"period": period, "previous_period": previous, "waived_by": by, "reason": reason}
 
 
 def close_period(warehouse_path: Path, period: str, by: str, snapshots: Path | None) -> dict:

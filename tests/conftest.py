@@ -12,19 +12,29 @@ os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
 os.environ.setdefault("AIRFLOW__CORE__DAGS_FOLDER", str(ROOT / "dags"))
 # A failing task in a test should fail the test now, not after a retry delay.
 os.environ.setdefault("TRIBUTARY_TASK_RETRIES", "0")
+# dag.test() cannot finish a run of a DAG with a deadline alert (dags/_common.close_deadline);
+# tests/test_multiworker.py turns it on for its real scheduler and triggerer.
+os.environ.setdefault("TRIBUTARY_CLOSE_DEADLINE", "off")
 
 # Under pytest-xdist (`make test` runs one worker per core) every worker gets its own Airflow
 # home: two dag.test() runs writing one SQLite metadata database at once lock each other out.
-# The home starts as a copy of the migrated one (`make install`), which costs nothing, where
-# `airflow db migrate` costs half a minute. One intra-op thread per worker: the workers
-# already fill the cores, and tests that pin threads for reproducibility pin 1 anyway.
+# The home starts as a copy of the migrated one (`make install`: migrations, the warehouse
+# writers' pool), which costs nothing, where `airflow db migrate` costs half a minute; it is
+# copied again whenever that one changed (a new migration, a new pool). One intra-op thread
+# per worker: the workers already fill the cores, and tests that pin threads for
+# reproducibility pin 1 anyway.
 _worker = os.environ.get("PYTEST_XDIST_WORKER")
 if _worker:
     shared_home = Path(os.environ["AIRFLOW_HOME"])
     home = shared_home / "xdist" / _worker
     home.mkdir(parents=True, exist_ok=True)
-    if (shared_home / "airflow.db").exists() and not (home / "airflow.db").exists():
-        shutil.copyfile(shared_home / "airflow.db", home / "airflow.db")
+    source = shared_home / "airflow.db"
+    if source.exists():
+        stamp = f"{source.stat().st_mtime_ns} {source.stat().st_size}"
+        copied = home / "copied-from.txt"
+        if not (home / "airflow.db").exists() or not copied.exists() or copied.read_text() != stamp:
+            shutil.copyfile(source, home / "airflow.db")
+            copied.write_text(stamp)
     os.environ["AIRFLOW_HOME"] = str(home)
     os.environ.setdefault("OMP_NUM_THREADS", "1")
 
@@ -45,3 +55,11 @@ def audio_sandbox(tmp_path_factory):
     built = build_audio_sandbox(home, AUDIO_CFG)
     records = [json.loads(x) for x in built["log_path"].read_text().splitlines()]
     return home, built, records
+
+
+@pytest.fixture(scope="session")
+def kill_stages(tmp_path_factory):
+    """The prepared months of the crash-safety tests (tests/kill_states.py), built on first use."""
+    from kill_states import Stages
+
+    return Stages(tmp_path_factory.mktemp("kill-stages"))

@@ -25,6 +25,24 @@ def _insert(con, table: str, rows: list[list]) -> None:
     con.unregister("seed_batch")
 
 
+def record_ingest_windows(con, platform_id: str, *periods: str) -> None:
+    """What a month's ingest leaves behind: one reconciled window covering each whole month, so
+    the calculation's completeness gate (staging.ingest_gaps) finds every day delivered."""
+    for period in periods:
+        year, month = int(period[:4]), int(period[5:])
+        start, end = datetime(year, month, 1), datetime(year + (month == 12), month % 12 + 1, 1)
+        n = con.execute(
+            "SELECT count(*) FROM raw.generations WHERE platform_id = ? AND created_at >= ? AND created_at < ?",
+            [platform_id, start, end],
+        ).fetchone()[0]
+        con.execute(
+            "INSERT INTO raw.ingest_windows (platform_id, window_start, window_end, ingest_run_id, received,"
+            " loaded_new, already_loaded, quarantined, reported_count, reported_revenue, finished_at)"
+            " VALUES (?, ?, ?, 'seed', ?, ?, 0, 0, ?, 0, now()::TIMESTAMP)",
+            [platform_id, start, end, n, n, n],
+        )
+
+
 def seed_warehouse(
     path: Path,
     n_works: int = 6,
@@ -80,6 +98,8 @@ def seed_warehouse(
                 shares.append(["run1", "p1", gid, w, False, share, 1.0, rank, "trak", "mv1"])
             shares.append(["run1", "p1", gid, None, True, left, None, 0, "trak", "mv1"])
         _insert(con, "raw.generations", gens)
+        # ingest delivered October and the two months after it (tests settle up to December)
+        record_ingest_windows(con, "p1", "2026-10", "2026-11", "2026-12")
         _insert(con, "attribution.shares", shares)
         con.execute(
             "INSERT INTO attribution.runs VALUES ('run1', 'p1', 'mv1', 'trak', '{}', ?, 0, now()::TIMESTAMP)",

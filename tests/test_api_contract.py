@@ -21,6 +21,9 @@ TOKEN = "contract-test-token-9f"
 
 
 def _platform(tmp_path: Path) -> tuple[Path, Path]:
+    """Thirty token generations and three audio ones (whose files the audio route serves)."""
+    import hashlib
+
     start = datetime(2026, 10, 1, tzinfo=UTC)
     records = [
         {"schema_version": 1, "generation_id": f"g{i:03d}", "model_version": "sandbox-2026.10",
@@ -29,6 +32,18 @@ def _platform(tmp_path: Path) -> tuple[Path, Path]:
          "revenue": {"amount": "0.0125", "currency": "USD"}}
         for i in range(30)
     ]  # fmt: skip
+    (tmp_path / "audio").mkdir()
+    for i in range(30, 33):
+        body = b"fLaC" + bytes(range(i, i + 60))  # the route serves bytes; it never decodes them
+        (tmp_path / "audio" / f"a{i:03d}.flac").write_bytes(body)
+        records.append(
+            {"schema_version": 1, "generation_id": f"a{i:03d}", "model_version": "sandbox-2026.10",
+             "created_at": (start + timedelta(hours=i)).isoformat().replace("+00:00", "Z"), "style": "bach",
+             "prompt": None, "territory": "US", "revenue": {"amount": "0.0125", "currency": "USD"},
+             "output": {"audio": {"name": f"a{i:03d}.flac", "sha256": hashlib.sha256(body).hexdigest(),
+                                  "bytes": len(body), "format": "flac", "sample_rate": 16000, "channels": 1,
+                                  "duration_s": 4.0}}}
+        )  # fmt: skip
     log = tmp_path / "log.jsonl"
     log.write_text("".join(json.dumps(r) + "\n" for r in records))
     model = tmp_path / "models" / "sandbox-2026.10"
@@ -50,5 +65,5 @@ def test_the_reference_server_conforms_to_the_spec(tmp_path):
         )  # fmt: skip
     out = done.stdout + done.stderr
     assert done.returncode == 0, out[-6000:]
-    assert "Selected: 5/5" in out and "Tested: 5" in out
+    assert "Selected: 6/6" in out and "Tested: 6" in out  # the audio route included
     assert "failure" not in out.split("SUMMARY")[-1], out[-3000:]

@@ -126,9 +126,12 @@ def test_second_run_of_the_same_interval_changes_no_row(month):
     after = _snapshot(home)
     for t in BUSINESS_TABLES:
         pd.testing.assert_frame_equal(before[t], after[t], obj=t)
-    # the rerun is logged, and it loaded nothing new
-    rows = _one(home, "SELECT loaded_new FROM raw.ingest_windows ORDER BY finished_at DESC LIMIT 2")
-    assert _one(home, "SELECT count(*) FROM raw.ingest_windows")[0][0] == windows_before + 4  # 2 days x 2 platforms
+    # the rerun is logged (one manual run pulls every daily window of the month for each
+    # platform, issue 14), and it loaded nothing new
+    n_platforms = _one(home, "SELECT count(*) FROM ref.platforms")[0][0]
+    rerun = n_platforms * 31  # October's days
+    rows = _one(home, f"SELECT loaded_new FROM raw.ingest_windows ORDER BY finished_at DESC LIMIT {rerun}")
+    assert _one(home, "SELECT count(*) FROM raw.ingest_windows")[0][0] == windows_before + rerun
     assert all(r[0] == 0 for r in rows)
 
 
@@ -222,13 +225,16 @@ def test_run_manifest_names_model_contract_fx_and_input_file_digests(month):
         "ORDER BY finished_at DESC LIMIT 1",
     )[0]
     manifest = json.loads(details)
-    registered = _one(home, "SELECT model_version, model_sha256, manifest_sha256 FROM ref.model_versions")
-    assert [(m["model_version"], m["model_sha256"], m["manifest_sha256"]) for m in manifest["model_versions"]] == registered
+    registered = _one(home, "SELECT model_version, model_sha256, manifest_sha256 FROM ref.model_versions ORDER BY ALL")
+    assert sorted((m["model_version"], m["model_sha256"], m["manifest_sha256"]) for m in manifest["model_versions"]) == registered
+    assert len(registered) == 2  # one model version per platform
     contracts = sorted((c["contract_id"], c["contract_version"]) for c in manifest["contracts"])
     assert contracts == [("SBX-2026", 1), ("SBX-AUDIO-2026", 1)]
     assert len(manifest["fx_table_sha256"]) == 64
-    files = manifest["input_files"]
-    assert len(files) == 4  # SMALL ingests two daily windows of two platforms
+    windows = manifest["input_files"]
+    assert len(windows) == 2 * 31  # every daily window of October, both platforms (issue 14)
+    files = [w for w in windows if w["raw_file"]]
+    assert len(files) == 4  # SMALL's generations fall on two days: two files per platform
     for f in files:  # an auditor can re-hash every input file
         assert hashlib.sha256(Path(f["raw_file"]).read_bytes()).hexdigest() == f["raw_file_sha256"]
     counts = manifest["row_counts"]

@@ -110,11 +110,12 @@ def faulty(tmp_path_factory):
         from sandbox.demo import load_dags, run_dag
 
         dag = load_dags()["ingest"]
-        run_dag(dag, DAYS[0] + timedelta(days=1))  # [Sep 30, Oct 1)
+        run_dag(dag, conf={"day": f"{DAYS[0]:%Y-%m-%d}"})  # [Sep 30, Oct 1)
         _close_period(home, "2026-09")  # finance closes September; its late records come after
         for day in DAYS[1:]:
-            run_dag(dag, day + timedelta(days=1))
-        run_dag(dag, DAYS[-1] + timedelta(days=2))  # a quiet day that finds Oct 2's late records
+            run_dag(dag, conf={"day": f"{day:%Y-%m-%d}"})
+        quiet = DAYS[-1] + timedelta(days=1)  # a quiet day that finds Oct 2's late records
+        run_dag(dag, conf={"day": f"{quiet:%Y-%m-%d}"})
         yield {"home": home, "server": server, "dag": dag, "run_dag": run_dag}
 
 
@@ -206,7 +207,7 @@ def test_rerunning_an_interval_changes_no_row(faulty):
     before = {
         t: _rows(home, f"SELECT * EXCLUDE ({_volatile(t)}) FROM {t} ORDER BY ALL") for t in tables
     }
-    faulty["run_dag"](faulty["dag"], DAYS[1] + timedelta(days=1))
+    faulty["run_dag"](faulty["dag"], conf={"day": f"{DAYS[1]:%Y-%m-%d}"})
     for t in tables:
         after = _rows(home, f"SELECT * EXCLUDE ({_volatile(t)}) FROM {t} ORDER BY ALL")
         pd.testing.assert_frame_equal(before[t], after, obj=t)
@@ -244,7 +245,7 @@ def test_a_wrong_token_fails_the_task_clearly_and_is_never_logged(
     caplog.set_level("DEBUG")
     logs_dir = Path(os.environ["AIRFLOW_HOME"]) / "logs"
     with pytest.raises(RuntimeError, match="pull_window"):
-        faulty["run_dag"](faulty["dag"], DAYS[0] + timedelta(days=1))
+        faulty["run_dag"](faulty["dag"], conf={"day": f"{DAYS[0]:%Y-%m-%d}"})
     out, err = capfd.readouterr()
     text = caplog.text + out + err
     assert "refused the token (HTTP 401" in text and f"platform {PLATFORM}" in text

@@ -3,6 +3,7 @@ filesystem, with the API path's validation, dedup, quarantine and reconciliation
 
 from __future__ import annotations
 
+import hashlib
 import json
 from datetime import datetime
 from decimal import Decimal
@@ -110,3 +111,19 @@ def test_a_drop_that_does_not_match_its_manifest_fails_naming_platform_window_an
         not (tmp_path / "w.duckdb").exists()
         or table(tmp_path / "w.duckdb", "SELECT count(*) AS n FROM raw.generations")["n"][0] == 0
     )
+
+
+def test_a_rerun_of_a_window_rewrites_the_same_bytes(tmp_path):
+    """A window's Parquet file is rewritten by every ingest of it (a rerun after a kill, a
+    re-sent drop); each ingest row records the file's digest. The same records in another order
+    must give the same bytes, or the digests recorded earlier stop matching the file (found by
+    the ingest kill series: a run killed after its commit, rerun, left two digests)."""
+    uri = _jsonl_drop(tmp_path / "drop", RECORDS)
+    _ingest(tmp_path, uri)
+    again = _jsonl_drop(tmp_path / "again", list(reversed(RECORDS)))
+    _ingest(tmp_path, again, run_id="r2")
+    files = sorted((tmp_path / "lake").rglob("*.parquet"))
+    assert len(files) == 1
+    digests = table(tmp_path / "w.duckdb", "SELECT raw_file_sha256 FROM raw.ingest_windows")
+    on_disk = hashlib.sha256(files[0].read_bytes()).hexdigest()
+    assert list(digests["raw_file_sha256"]) == [on_disk, on_disk]

@@ -17,8 +17,8 @@ from decimal import Decimal
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from money_property import DATA_TABLES
 from settlement_fixtures import seed_warehouse
-from test_money_properties import DATA_TABLES
 
 from settlement import statements
 from settlement.calculate import calculate_period
@@ -33,7 +33,7 @@ CENT = Decimal("0.01")
 @pytest.fixture(scope="module")
 def db(tmp_path_factory):
     path = tmp_path_factory.mktemp("sources") / "w.duckdb"
-    with warehouse(path):  # one database instance for all cases (see test_money_properties)
+    with warehouse(path):  # one database instance for all cases (see tests/money_property.py)
         yield path
 
 

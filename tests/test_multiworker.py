@@ -1,14 +1,17 @@
 """Multi-worker Airflow: the same month, the same DAGs, on a real PostgreSQL metadata database
 and a parallel executor, settles to the cent like the embedded default.
 
-(a) the embedded default: sandbox.demo.run_month with the SMALL config, i.e. what
+(a) the embedded default: sandbox.demo.run_month with the SMALL config (its symbolic platform), i.e. what
     `python -m sandbox.demo --small` runs (dag.test on SQLite), in its own AIRFLOW_HOME and
     TRIBUTARY_HOME, at the same time as (b) and on a byte-identical copy of the same sandbox
     (catalog, model, generation log), built once;
 (b) PostgreSQL from the distribution's packages on loopback (scripts/postgres_local.py), Airflow
     with LocalExecutor and `parallelism` >= 2 worker processes, run as an operator runs it:
     `airflow api-server`, `scheduler`, `dag-processor` and `triggerer` as separate processes,
-    runs triggered and the approval answered through the public REST API by a second user.
+    runs triggered through the public REST API by `ops` with the `period` param and a null
+    logical date; `ops` answers Approve first (the preparer: refused, recorded, the approval
+    keeps waiting), the month's deadline (shortened to seconds) passes and mails, then the
+    second user, `controller`, approves. Alert mails go to a real SMTP server on loopback.
 
 Both warehouses are then compared (pool, per-holder totals, statement lines, ledger), and the
 attribution shards' start/end times are read from PostgreSQL to show they ran at the same
@@ -28,11 +31,13 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import datetime, timedelta
+from dataclasses import replace
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 import requests
+from mailbox_server import Mailbox
 
 ROOT = Path(__file__).resolve().parents[1]
 PG_SCRIPT = ROOT / "scripts" / "postgres_local.py"
@@ -51,8 +56,11 @@ RUN_TIMEOUT_S = 900
 # resumed task marked failed ("finished with state success, but ... state attribute is
 # queued"). A person never answers that fast; the test waits this long after the park.
 HITL_SETTLE_S = 5.0
+# The monthly deadline (normally 9 days after the run is queued), shortened so that it passes
+# while the approval waits: the scheduler marks it missed, the triggerer mails.
+DEADLINE_S = int(os.environ.get("TRIBUTARY_MW_DEADLINE_S", "20"))
 USERS = {"ops": "admin", "controller": "admin"}  # ops triggers runs, controller approves
-APPROVER = "controller"
+PREPARER, APPROVER = "ops", "controller"
 
 
 def _free_port() -> int:
@@ -132,7 +140,7 @@ def postgres():
 # What `make demo --small` does after building the sandbox: sandbox.demo.run_month, i.e. the
 # three DAGs through dag.test() on SQLite, the approval answered in Airflow's Required Actions.
 EMBEDDED_SCRIPT = """
-import json, logging, sys
+import dataclasses, json, logging, sys
 from datetime import datetime
 from pathlib import Path
 logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -140,15 +148,16 @@ from sandbox import demo
 home, sb = Path(sys.argv[1]), json.loads(sys.argv[2])
 sandbox = {"model_dir": Path(sb["model_dir"]), "log_path": Path(sb["log_path"]),
            "start": datetime.fromisoformat(sb["start"]), "end": datetime.fromisoformat(sb["end"])}
-print("embedded timings", json.dumps(demo.run_month(home, demo.SMALL, sandbox)), flush=True)
+cfg = dataclasses.replace(demo.SMALL, audio=None)
+print("embedded timings", json.dumps(demo.run_month(home, cfg, sandbox)), flush=True)
 """
 
 SEED_SCRIPT = """
-import logging, sys
+import dataclasses, logging, sys
 from pathlib import Path
 logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 from sandbox import demo
-demo.build_sandbox(Path(sys.argv[1]), demo.SMALL)
+demo.build_sandbox(Path(sys.argv[1]), dataclasses.replace(demo.SMALL, audio=None))
 """
 
 
@@ -183,7 +192,7 @@ class Stack:
 
     COMPONENTS = ("api-server", "scheduler", "dag-processor", "triggerer")
 
-    def __init__(self, base: Path, pg: dict, tributary_home: Path):
+    def __init__(self, base: Path, pg: dict, tributary_home: Path, smtp_connection: str):
         self.base = base
         self.af_home = base / "airflow"
         self.af_home.mkdir(parents=True)
@@ -220,6 +229,8 @@ class Stack:
             AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT=str(_free_port()),
             AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT=str(_free_port()),
             TRIBUTARY_HOME=str(tributary_home),
+            AIRFLOW_CONN_SMTP_DEFAULT=smtp_connection,
+            TRIBUTARY_CLOSE_DEADLINE=f"{DEADLINE_S}s",
         )
         self.procs: dict[str, subprocess.Popen] = {}
         self.tokens: dict[str, str] = {}
@@ -287,11 +298,10 @@ class Stack:
         headers = {"Authorization": f"Bearer {self.token(user)}"}
         return requests.request(method, f"{self.url}{path}", headers=headers, timeout=60, **kw)
 
-    def trigger(self, dag_id: str, logical_date: datetime, run_id: str) -> None:
-        r = self.api(
-            "ops", "POST", f"/api/v2/dags/{dag_id}/dagRuns",
-            json={"dag_run_id": run_id, "logical_date": logical_date.isoformat()},
-        )  # fmt: skip
+    def trigger(self, dag_id: str, run_id: str, period: str | None = None) -> None:
+        """As an operator triggers: the month in the `period` param, no logical date."""
+        body = {"dag_run_id": run_id, "logical_date": None, "conf": {"period": period} if period else {}}
+        r = self.api("ops", "POST", f"/api/v2/dags/{dag_id}/dagRuns", json=body)
         assert r.status_code == 200, f"trigger {dag_id}: {r.status_code} {r.text}"
 
     def task_states(self, dag_id: str, run_id: str) -> dict[tuple[str, int], str]:
@@ -318,40 +328,40 @@ class Stack:
 
 
 class Approver:
-    """The second person: answers the HITL `approval` task through the public REST API, or,
-    on the warehouse-sensor variant of the DAG (`wait_for_approval`), uses the finance CLI."""
+    """Answers the HITL `approval` task through the public REST API: first as the preparer
+    (`ops`, who triggered the run: refused, the task parks again), then, once the month's
+    deadline mail has arrived, as the second person."""
 
-    def __init__(self, stack: Stack, dag_id: str, run_id: str):
-        self.stack, self.dag_id, self.run_id = stack, dag_id, run_id
+    def __init__(self, stack: Stack, dag_id: str, run_id: str, mailbox):
+        self.stack, self.dag_id, self.run_id, self.mailbox = stack, dag_id, run_id, mailbox
         self.parked_since: float | None = None
+        self.answers: list[tuple[str, int, str]] = []  # (user, HTTP status, task state before)
         self.via: str | None = None
-        self.cli_attempts = 0
+
+    def _answer(self, user: str, state: str) -> None:
+        r = self.stack.api(
+            user, "PATCH",
+            f"/api/v2/dags/{self.dag_id}/dagRuns/{self.run_id}/taskInstances/approval/-1/hitlDetails",
+            json={"chosen_options": ["Approve"]},
+        )  # fmt: skip
+        assert r.status_code == 200, f"HITL answer by {user}: {r.status_code} {r.text}"
+        assert r.json()["responded_by"]["name"] == user
+        self.answers.append((user, r.status_code, state))
+        self.parked_since = None
 
     def __call__(self, states: dict[tuple[str, int], str]) -> None:
-        if self.via:
+        state = states.get(("approval", -1))
+        if self.via or state != "awaiting_input":
+            self.parked_since = None
             return
-        if states.get(("approval", -1)) == "awaiting_input":
-            self.parked_since = self.parked_since or time.monotonic()
-            if time.monotonic() - self.parked_since < HITL_SETTLE_S:
-                return
-            r = self.stack.api(
-                APPROVER, "PATCH",
-                f"/api/v2/dags/{self.dag_id}/dagRuns/{self.run_id}/taskInstances/approval/-1/hitlDetails",
-                json={"chosen_options": ["Approve"]},
-            )  # fmt: skip
-            assert r.status_code == 200, f"HITL answer: {r.status_code} {r.text}"
-            assert r.json()["responded_by"]["name"] == APPROVER
+        self.parked_since = self.parked_since or time.monotonic()
+        if time.monotonic() - self.parked_since < HITL_SETTLE_S:
+            return
+        if not self.answers:
+            self._answer(PREPARER, state)
+        elif any("has not closed its month" in m["subject"] for m in self.mailbox.messages):
+            self._answer(APPROVER, state)
             self.via = "rest-api-hitl"
-        elif states.get(("wait_for_approval", -1)) in ("up_for_reschedule", "running", "deferred"):
-            self.cli_attempts += 1
-            out = subprocess.run(
-                [str(Path(sys.executable).parent / "tributary"), "settle", "approve", "--period", PERIOD, "--by", APPROVER],
-                env=self.stack.env, cwd=ROOT, check=False, capture_output=True, text=True, timeout=120,
-            )  # fmt: skip
-            if out.returncode == 0:
-                self.via = "tributary-cli"
-            elif self.cli_attempts > 20:
-                raise AssertionError(f"tributary settle approve keeps failing:\n{out.stdout}\n{out.stderr}")
 
 
 @pytest.fixture(scope="module")
@@ -374,7 +384,8 @@ def months(tmp_path_factory, postgres):
         "seed": _popen([sys.executable, "-c", SEED_SCRIPT, str(seed)], _clean_env(), base / "seed.log"),
         "embedded-migrate": _popen([sys.executable, "-m", "airflow", "db", "migrate"], env_a, base / "embedded-migrate.log"),
     }  # fmt: skip
-    stack = Stack(base / "multiworker", postgres, home_b)
+    mailbox = Mailbox().__enter__()
+    stack = Stack(base / "multiworker", postgres, home_b, mailbox.connection())
     server = None
 
     def finish(name: str, timeout_s: float = 1800) -> None:
@@ -396,7 +407,7 @@ def months(tmp_path_factory, postgres):
         args = json.dumps({k: str(v) if isinstance(v, Path) else v.isoformat() for k, v in sandbox_a.items()})
         procs["embedded"] = _popen([sys.executable, "-c", EMBEDDED_SCRIPT, str(home_a), args], env_a, base / "embedded.log")
 
-        demo.register(home_b, demo.SMALL)
+        demo.register(home_b, replace(demo.SMALL, audio=None))  # the symbolic platform, as in (a)
         token = secrets.token_urlsafe(24)
         server = SandboxServer(sandbox["log_path"], sandbox["model_dir"].parent, token).__enter__()
         r = stack.api(
@@ -405,19 +416,18 @@ def months(tmp_path_factory, postgres):
                   "schema": "http", "password": token},
         )  # fmt: skip
         assert r.status_code == 201, f"create connection: {r.status_code} {r.text}"
+        # DuckDB's writers take turns in Airflow: the pool every warehouse-writing task names
+        r = stack.api("ops", "POST", "/api/v2/pools", json={"name": "warehouse_writer", "slots": 1})
+        assert r.status_code == 201, f"create pool: {r.status_code} {r.text}"
 
         t_b = t0 = time.monotonic()
-        day = sandbox["start"]
-        while day < sandbox["end"]:  # a daily run covers [day, day+1), as in the embedded default
-            run_id = f"ingest__{day:%Y-%m-%d}"
-            stack.trigger("ingest_generation_logs", day + timedelta(days=1), run_id)
-            stack.wait_run("ingest_generation_logs", run_id)
-            day += timedelta(days=1)
+        stack.trigger("ingest_generation_logs", f"ingest__{PERIOD}", PERIOD)  # the month, day by day
+        stack.wait_run("ingest_generation_logs", f"ingest__{PERIOD}")
         timings["multiworker_ingest_s"] = time.monotonic() - t0
 
         t0 = time.monotonic()
         attribute_run = f"attribute__{PERIOD}"
-        stack.trigger("attribute_generations", sandbox["end"], attribute_run)
+        stack.trigger("attribute_generations", attribute_run)
         stack.wait_run("attribute_generations", attribute_run)
         timings["multiworker_attribute_s"] = time.monotonic() - t0
         server.__exit__(None, None, None)
@@ -425,8 +435,8 @@ def months(tmp_path_factory, postgres):
 
         t0 = time.monotonic()
         settle_run = f"settle__{PERIOD}"
-        stack.trigger("monthly_settlement", demo._month(PERIOD)[1], settle_run)
-        approver = Approver(stack, "monthly_settlement", settle_run)
+        stack.trigger("monthly_settlement", settle_run, PERIOD)
+        approver = Approver(stack, "monthly_settlement", settle_run, mailbox)
         stack.wait_run("monthly_settlement", settle_run, on_poll=approver)
         timings["multiworker_settle_s"] = time.monotonic() - t0
         timings["multiworker_month_s"] = time.monotonic() - t_b
@@ -442,9 +452,11 @@ def months(tmp_path_factory, postgres):
         scheduler_log = stack.log("scheduler").read_text(errors="replace")
         yield {
             "home_a": home_a, "home_b": home_b, "shards": shards, "scheduler_log": scheduler_log,
-            "approved_via": approver.via, "timings": timings, "pg_url": postgres["url"],
+            "approved_via": approver.via, "answers": approver.answers, "mails": list(mailbox.messages),
+            "timings": timings, "pg_url": postgres["url"],
         }  # fmt: skip
     finally:
+        mailbox.__exit__(None, None, None)
         if server is not None:
             server.__exit__(None, None, None)
         for p in procs.values():
@@ -560,5 +572,21 @@ def test_the_approver_is_the_second_user_not_the_preparer(months):
         "SELECT p.calculated_by, a.approved_by FROM settlement.periods AS p"
         " JOIN settlement.approvals AS a ON a.period = p.period AND a.run_id = p.run_id WHERE p.period = ?",
     )
-    print(f"\napproval via {months['approved_via']}: calculated by {row[0]}, approved by {row[1]}")
-    assert row == ("finance-bot", APPROVER)
+    print(f"\napproval via {months['approved_via']}: calculated by {row[0]}, approved by {row[1]}; "
+          f"answers {months['answers']}")
+    assert row == (PREPARER, APPROVER)  # the preparer is whoever triggered the run
+    assert [a[0] for a in months["answers"]] == [PREPARER, APPROVER]  # both taken by Airflow (200)...
+    refusals = _rows(months["home_b"], "SELECT answered_by, reason FROM settlement.approval_refusals WHERE period = ?")
+    assert [r[0] for r in refusals] == [PREPARER]  # ...the first refused by the four-eyes rule, recorded
+    assert "a second person must approve it" in refusals[0][1]
+
+
+def test_the_waiting_approval_and_the_missed_deadline_are_mailed(months):
+    subjects = [m["subject"] for m in months["mails"]]
+    print(f"\nmails received on the loopback SMTP server: {subjects}")
+    waiting = [m for m in months["mails"] if "waits for a second person" in m["subject"]]
+    assert len(waiting) == 1 and f"month {PERIOD}" in waiting[0]["subject"]
+    deadline = [m for m in months["mails"] if "has not closed its month" in m["subject"]]
+    assert len(deadline) == 1 and f"settle__{PERIOD}" in deadline[0]["subject"]
+    assert PERIOD in deadline[0]["body"]
+    assert not [s for s in subjects if "failed" in s], subjects

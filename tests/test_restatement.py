@@ -4,7 +4,7 @@ only when the digest of its inputs differs from the one its amounts were settled
 
 from __future__ import annotations
 
-from settlement_fixtures import seed_warehouse, table
+from settlement_fixtures import record_ingest_windows, seed_warehouse, table
 
 from settlement import calculate
 from settlement.calculate import calculate_period
@@ -44,6 +44,7 @@ def test_unchanged_closed_periods_are_not_recalculated(tmp_path, monkeypatch):
             con.execute(f"""INSERT INTO attribution.shares SELECT run_id, platform_id, generation_id || '-{month}', work_id,
                 is_residual, share, score, rank, method, model_version FROM attribution.shares
                 WHERE generation_id NOT LIKE '%-%'""")  # fmt: skip
+        record_ingest_windows(con, "p1", "2026-09")
     _month(db, "2026-09")
     _month(db, "2026-10")
     restated = _restated(monkeypatch)

@@ -1,6 +1,7 @@
 """The runbook's procedures, followed as written (docs/runbook.md): the commands of each
-procedure are read from the runbook's own code blocks and run through the real CLI on a real
-warehouse. Also issue 13's findings 1 (a close cut short), 5 (restore and verify) and 6
+procedure are read from the runbook itself (its code blocks, or the commands written inline in
+a section's steps) and run through the real CLI on a real warehouse. Procedures with no
+`tributary` command (rotating a token is done in Airflow) have none to follow here. Also issue 13's findings 1 (a close cut short), 5 (restore and verify) and 6
 (ownership change)."""
 
 from __future__ import annotations
@@ -42,9 +43,19 @@ def procedure(title: str) -> list[list[str]]:
     return commands
 
 
-def follow(title: str, values: dict[str, str], expect: dict[int, int] | None = None) -> list:
+def inline_commands(title: str) -> list[list[str]]:
+    """The `tributary ...` commands written inline in a section's prose (`...` in backticks,
+    possibly wrapped over lines), in order; those with a `...` placeholder are left out."""
+    section = RUNBOOK.split(f"## {title}\n", 1)[1].split("\n## ", 1)[0]
+    spans = [" ".join(s.split()) for s in re.findall(r"`(tributary [^`]+)`", section)]
+    commands = [shlex.split(s)[1:] for s in spans if "..." not in s]
+    assert commands, f"runbook section {title!r} has no inline tributary command"
+    return commands
+
+
+def follow(title: str, values: dict[str, str], expect: dict[int, int] | None = None, inline: bool = False) -> list:
     results = []
-    for n, args in enumerate(procedure(title)):
+    for n, args in enumerate(inline_commands(title) if inline else procedure(title)):
         args = [values.get(a, a) for a in args]
         args = [re.sub(r"\$(\w+)", lambda m: values[m.group(1)], a) for a in args]
         result = run(app, args)
@@ -70,6 +81,31 @@ def _closed_october(home: Path) -> Path:
                  ["statements", "build", "--period", "2026-10"]):  # fmt: skip
         assert run(app, args).exit_code == 0, args
     return db
+
+
+# --- the runbook's other procedures -----------------------------------------------------------
+
+
+def test_month_end_checklist_as_the_runbook_says(home):
+    """Every complete `tributary` command of the checklist, in its order: the ingest and
+    quarantine queries, calculate, approve, close, statements, status, verify, the snapshot."""
+    seed_warehouse(home / "warehouse.duckdb", n_works=6, n_generations=30, n_holders=3)
+    results = follow("Month-end checklist", {}, inline=True)
+    said = {" ".join(args[:2]): r.output for args, r in zip(inline_commands("Month-end checklist"), results, strict=True)}
+    assert "closed" in said["period status"]
+    assert "files verified" in said["statements verify"]
+    assert "2026-10" in said["audit snapshot"]
+
+
+def test_catalog_import_as_the_runbook_says(home):
+    files = _write(home / "csv")
+    follow("Importing the catalog", {"works.csv": files[1], "holders.csv": files[3], "splits.csv": files[5]})
+    assert table(home / "warehouse.duckdb", "SELECT count(*) AS n FROM ref.works")["n"][0] == len(WORKS) - 1
+
+
+def test_adding_a_platform_as_the_runbook_says(home):
+    follow("Adding a platform", {}, inline=True)
+    assert "Acme Music AI" in run(app, ["platforms", "list"]).output
 
 
 # --- finding 6 and the runbook's "Changing ownership" ----------------------------------------
@@ -212,7 +248,7 @@ def test_a_close_cut_short_during_its_snapshot_is_finished_by_a_rerun(home, monk
     def dies_half_way(con, target):
         target.parent.mkdir(parents=True, exist_ok=True)
         target.with_name(f".{target.name}.partial").write_bytes(b"half a snapshot")
-        raise Killed  # the process stops here (tests/test_crash_safety.py really kills it)
+        raise Killed  # the process stops here (tests/test_crash_safety_close.py really kills it)
 
     monkeypatch.setattr(lifecycle, "_publish", dies_half_way)
     with pytest.raises(Killed):

@@ -37,11 +37,7 @@ GROUP BY g.revenue_currency, c.currency, g.platform_id
 UNION ALL
 SELECT 'unattributed_generation', g.platform_id || '/' || g.generation_id,
        'generation has neither attribution shares nor a recorded rejection'
-FROM period_generations AS g
-WHERE NOT EXISTS (SELECT 1 FROM staging.shares AS s
-                  WHERE s.platform_id = g.platform_id AND s.generation_id = g.generation_id)
-  AND NOT EXISTS (SELECT 1 FROM attribution.rejections AS r
-                  WHERE r.platform_id = g.platform_id AND r.generation_id = g.generation_id)
+FROM staging.unattributed_in($period) AS g
 
 UNION ALL
 SELECT 'model_version_unregistered', g.platform_id || '/' || g.model_version,

@@ -33,9 +33,11 @@ WITH priced AS (
     WHERE g.revenue_currency = c.currency OR fx.rate IS NOT NULL
 ),
 pooled AS (
-    SELECT *, CAST(CAST(CAST(revenue_amount * fx_rate AS DECIMAL(38, 18)) * pool_rate AS DECIMAL(38, 18)) + fee
-                   AS DECIMAL(38, 18)) AS pool_exact,
-           CAST(revenue_amount * fx_rate AS DECIMAL(38, 18)) AS revenue
+    -- revenue_amount widened first: DuckDB multiplies two DECIMAL(18, s) in 64 bits, which
+    -- overflowed for any generation earning more than 92,233.72 (10^18 / 10^6 / 10^8).
+    SELECT *, CAST(CAST(CAST(CAST(revenue_amount AS DECIMAL(38, 6)) * fx_rate AS DECIMAL(38, 18)) * pool_rate
+                        AS DECIMAL(38, 18)) + fee AS DECIMAL(38, 18)) AS pool_exact,
+           CAST(CAST(revenue_amount AS DECIMAL(38, 6)) * fx_rate AS DECIMAL(38, 18)) AS revenue
     FROM priced
 ),
 attributed AS (

@@ -1,17 +1,27 @@
-"""Money invariants over thousands of generated months (hypothesis), through the real SQL on
-a real DuckDB file: every level sums to its parent; no cent appears or vanishes across FX,
+"""Money invariants over a thousand generated months (hypothesis), through the real SQL on a
+real DuckDB file: every level sums to its parent; no cent appears or vanishes across FX,
 carry-forward and adjustments; recalculating an open period changes nothing.
 
-TRIBUTARY_PROPERTY_EXAMPLES sets the number of cases (default 1000, which CI runs; the
-allocation-level property that used to live in test_allocation.py is folded in here)."""
+The cases are split into SHARDS shards, one test file each (tests/test_money_properties_K.py),
+so that pytest-xdist, which hands a whole file to one worker, runs them on several workers at
+once instead of making one ~10-minute file the suite's critical path. The shards together are
+the one property:
+- TRIBUTARY_PROPERTY_EXAMPLES (default 1000, which CI runs) is the total number of cases;
+  each shard runs its share (total // SHARDS, one more for the first total % SHARDS shards);
+- every shard draws every input from its full range except `seed` (the generator of works,
+  holders, splits and generations), which is partitioned: shard K draws seeds = K modulo
+  SHARDS. No two shards can generate the same case, and together they cover 0..10**6;
+- each shard's test function has its own name, so hypothesis gives it its own random stream,
+  also when CI derandomizes (`CI=true` loads hypothesis' "ci" profile, which seeds each test
+  from a digest of its source): shards never replay each other's draws of the other inputs."""
 
 from __future__ import annotations
 
 import os
 from decimal import Decimal
+from pathlib import Path
 
-import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from settlement_fixtures import seed_warehouse
 
@@ -20,7 +30,11 @@ from settlement.lifecycle import approve_period, close_period
 from settlement.reference import register_fx_rate
 from settlement.warehouse import warehouse
 
+SHARDS = 5
 EXAMPLES = int(os.environ.get("TRIBUTARY_PROPERTY_EXAMPLES", "1000"))
+MAX_SEED = 10**6
+SHARD_FILES = sorted(Path(__file__).parent.glob("test_money_properties_*.py"))
+assert len(SHARD_FILES) == SHARDS, f"{SHARDS} shards but {len(SHARD_FILES)} shard files: {SHARD_FILES}"
 DATA_TABLES = [
     "ref.works", "ref.rights_holders", "ref.splits", "ref.platforms", "ref.contracts", "ref.model_versions",
     "ref.training_manifest", "ref.fx_rates", "raw.generations", "attribution.shares", "attribution.runs",
@@ -31,8 +45,8 @@ DATA_TABLES = [
 ]  # fmt: skip
 
 
-@pytest.fixture(scope="module")
-def db(tmp_path_factory):
+def month_db(tmp_path_factory):
+    """A warehouse file for a shard's cases (a module fixture: `yield from month_db(...)`)."""
     path = tmp_path_factory.mktemp("money") / "w.duckdb"
     # While one connection stays open, DuckDB hands every further connect() in this process the
     # same database instance: the code under test still opens and closes its own connections,
@@ -41,10 +55,26 @@ def db(tmp_path_factory):
         yield path
 
 
-def _fresh(db):
-    with warehouse(db) as con:
-        for t in DATA_TABLES:
-            con.execute(f"DELETE FROM {t}")
+def shard_settings(shard: int) -> settings:
+    assert 0 <= shard < SHARDS
+    examples = EXAMPLES // SHARDS + (1 if shard < EXAMPLES % SHARDS else 0)
+    return settings(max_examples=examples, deadline=None, suppress_health_check=list(HealthCheck))
+
+
+def months(shard: int) -> st.SearchStrategy[dict]:
+    """The inputs of one generated case; `seed` restricted to the shard's residue class."""
+    return st.fixed_dictionaries({
+        "n_works": st.integers(1, 8),
+        "n_generations": st.integers(1, 25),
+        "n_holders": st.integers(1, 4),
+        "seed": st.integers(0, (MAX_SEED - shard) // SHARDS).map(lambda x: x * SHARDS + shard),
+        "pool_rate": st.sampled_from(["0.300000", "0.123457", "1.000000", "0.000001", "0.5"]),
+        "unattributed": st.integers(0, 3),
+        "eur": st.integers(0, 3),
+        "fx": st.decimals("0.5", "2", places=8),
+        "threshold": st.sampled_from(["0", "0.05", "1", "1000"]),
+        "late_amount": st.decimals("0", "3", places=6),
+    })  # fmt: skip
 
 
 LEVEL_MISMATCHES = """
@@ -64,31 +94,30 @@ SELECT count(*) FROM (
 """
 
 
+def _fresh(db):
+    with warehouse(db) as con:
+        for t in DATA_TABLES:
+            con.execute(f"DELETE FROM {t}")
+
+
 def _one(db, sql):
     with warehouse(db) as con:
         return con.execute(sql).fetchall()[0][0]
 
 
-@settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck))
-@given(
-    n_works=st.integers(1, 8),
-    n_generations=st.integers(1, 25),
-    n_holders=st.integers(1, 4),
-    seed=st.integers(0, 10**6),
-    pool_rate=st.sampled_from(["0.300000", "0.123457", "1.000000", "0.000001", "0.5"]),
-    unattributed=st.integers(0, 3),
-    eur=st.integers(0, 3),
-    fx=st.decimals("0.5", "2", places=8),
-    threshold=st.sampled_from(["0", "0.05", "1", "1000"]),
-    late_amount=st.decimals("0", "3", places=6),
-)
-def test_no_cent_appears_or_vanishes(db, n_works, n_generations, n_holders, seed, pool_rate, unattributed, eur, fx, threshold, late_amount):
+def no_cent_appears_or_vanishes(db, case: dict) -> None:
+    """October is calculated (twice: unchanged), approved and closed; a late October generation
+    and a corrected split arrive; November pays the correction and closes. Every level sums to
+    its parent, and every cent of the pools is paid out (with a payout instruction converted
+    once and rounded to the cent) or still owed."""
+    n_generations, fx, pool_rate, late_amount = case["n_generations"], case["fx"], case["pool_rate"], case["late_amount"]
     _fresh(db)
-    seed_warehouse(db, n_works, n_generations, n_holders, seed, pool_rate, min(unattributed, n_generations))
+    seed_warehouse(db, case["n_works"], n_generations, case["n_holders"], case["seed"], pool_rate,
+                   min(case["unattributed"], n_generations))  # fmt: skip
     with warehouse(db) as con:
-        con.execute(f"UPDATE raw.generations SET revenue_currency = 'EUR' WHERE generation_id < 'g{eur:04d}'")
+        con.execute(f"UPDATE raw.generations SET revenue_currency = 'EUR' WHERE generation_id < 'g{case['eur']:04d}'")
         register_fx_rate(con, "2026-10", "EUR", "USD", fx, "test")
-        con.execute("UPDATE ref.rights_holders SET min_payout = ?", [Decimal(threshold)])
+        con.execute("UPDATE ref.rights_holders SET min_payout = ?", [Decimal(case["threshold"])])
         # one holder is paid in euros: payouts convert at each period's USD/EUR rate
         con.execute("UPDATE ref.rights_holders SET payout_currency = 'EUR' WHERE rights_holder_id = 'RH00'")
         for month in ("2026-10", "2026-11"):
