@@ -30,6 +30,7 @@ from sandbox.audio_model import (
     noise_prediction_square,
 )
 from sandbox.audio_train import ADAPTER, AudioModelVersion, load_audio_model_version
+from sandbox.model_version import CheckpointSwitcher
 
 ADAPTER_VERSION = "1"
 MAX_AUDIO_BYTES = 64 << 20  # a 4 s excerpt is ~100 kB; anything near this is not one
@@ -73,9 +74,7 @@ class AudioDiffusionAdapter:
             self.options["measure"] = measure
         self.model = mv.load_model()
         self.timesteps, self.noise = fixed_draws(mv.config, draws, draw_seed)
-        self._current = mv.checkpoints[-1]
-        self._live = list(self.model.state_dict(keep_vars=True).values())
-        self._states = {self._current: [t.detach().clone() for t in self._live]}
+        self._switch = CheckpointSwitcher(mv.checkpoints, self.model, mv.load_model)
         # The denoiser's last prediction, for output_gradient: the U-Net's output is its last
         # residual block's conv_2 plus that block's skip path, so the output layer's own
         # output is not the prediction, but the loss's gradient w.r.t. both is the same.
@@ -103,13 +102,17 @@ class AudioDiffusionAdapter:
                 raise InvalidExample(f"audio file {path.name} is missing")
             size = path.stat().st_size
             if not 0 < size <= MAX_AUDIO_BYTES:
-                raise InvalidExample(f"audio file {path.name} has {size} bytes (1..{MAX_AUDIO_BYTES})")
+                raise InvalidExample(
+                    f"audio file {path.name} has {size} bytes (1..{MAX_AUDIO_BYTES})"
+                )
             try:
                 x = log_mel(load_audio(path, self.mv.features), self.mv.features)
             except Exception as e:  # soundfile and librosa raise many kinds for a bad file
                 raise InvalidExample(f"audio file {path.name} is not readable audio: {e}") from e
         else:
-            raise InvalidExample(f"output is neither an audio file nor a model input ({type(raw).__name__})")
+            raise InvalidExample(
+                f"output is neither an audio file nor a model input ({type(raw).__name__})"
+            )
         if not np.isfinite(x).all():
             raise InvalidExample("audio decodes to non-finite values")
         return x
@@ -163,14 +166,4 @@ class AudioDiffusionAdapter:
         return self.mv.checkpoints
 
     def load_checkpoint(self, name: str) -> None:
-        if name == self._current:
-            return
-        # Copied into the same modules (hooks and module lists stay valid), states kept after
-        # the first read: an ensemble switches checkpoints for every batch of generations.
-        if name not in self._states:
-            state = self.mv.load_model(name).state_dict()
-            self._states[name] = [v.detach().clone() for v in state.values()]
-        with torch.no_grad():
-            for live, saved in zip(self._live, self._states[name], strict=True):
-                live.copy_(saved)
-        self._current = name
+        self._switch.load(name)
