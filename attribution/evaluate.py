@@ -79,20 +79,23 @@ def retrain_on_subsets(
     m: int,
     alpha: float = 0.5,
     seed: int = 0,
+    jobs: int = 1,
 ) -> SubsetLosses:
-    """The ground truth of LDS; computed once and shared by every method compared."""
+    """The ground truth of LDS; computed once and shared by every method compared.
+
+    ``jobs`` > 1 runs the m retrains in that many processes (one torch thread each, as
+    in-process, so the losses are identical); the subsets are drawn the same either way."""
     rng = np.random.default_rng(seed)
     n = len(train)
     size = max(1, round(alpha * n))
     masks = np.zeros((m, n), dtype=bool)
-    losses = np.zeros((m, len(gens)))
-    t0 = time.perf_counter()
     for j in range(m):
-        idx = np.sort(rng.choice(n, size=size, replace=False))
-        masks[j, idx] = True
-        losses[j] = retrain(train, masks[j].tolist(), gens)
-        log.info("LDS retrain %d/%d (%.0fs)", j + 1, m, time.perf_counter() - t0)
-    return SubsetLosses(masks, losses, time.perf_counter() - t0)
+        masks[j, np.sort(rng.choice(n, size=size, replace=False))] = True
+    t0 = time.perf_counter()
+    keeps = [masks[j].tolist() for j in range(m)]
+    tasks = [(k, gens) for k in keeps]
+    rows = _run_retrains(retrain, train, tasks, jobs, "LDS retrain", pin_threads=False)
+    return SubsetLosses(masks, np.stack(rows), time.perf_counter() - t0)
 
 
 def lds(scores: np.ndarray, subsets: SubsetLosses) -> float:
@@ -140,6 +143,43 @@ def _fit_losses(retrain: Retrainer, train, keep, gens) -> np.ndarray:
     return np.asarray(retrain(train, keep, gens), dtype=np.float64)
 
 
+def _run_retrains(
+    retrain: Retrainer,
+    train: list,
+    tasks: list[tuple[list[bool], list]],
+    jobs: int,
+    what: str,
+    pin_threads: bool = True,
+) -> list[np.ndarray]:
+    """retrain(train, keep, targets) for every (keep, targets), in order; in ``jobs``
+    spawned processes when jobs > 1 (spawn: no fork of a process holding torch threads),
+    each with one torch thread. In-process, pin_threads=False leaves the caller's count."""
+    t0 = time.perf_counter()
+
+    def done(i: int) -> None:
+        log.info("%s %d/%d (%.0fs)", what, i + 1, len(tasks), time.perf_counter() - t0)
+
+    if jobs <= 1:
+        out = []
+        for i, (keep, targets) in enumerate(tasks):
+            if pin_threads:
+                out.append(_fit_losses(retrain, train, keep, targets))
+            else:
+                out.append(np.asarray(retrain(train, keep, targets), dtype=np.float64))
+            done(i)
+        return out
+    import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor
+
+    with ProcessPoolExecutor(jobs, mp_context=mp.get_context("spawn")) as pool:
+        futures = [pool.submit(_fit_losses, retrain, train, kp, gs) for kp, gs in tasks]
+        out = []
+        for i, f in enumerate(futures):
+            out.append(f.result())
+            done(i)
+        return out
+
+
 def topk_removal(
     retrain: Retrainer,
     train: list,
@@ -176,15 +216,7 @@ def topk_removal(
         for g in range(len(gens)):
             drop = np.argsort(-np.asarray(scores[g]), kind="stable")[:k]
             tasks.append((name, g, keep_without(drop), [gens[g]]))
-    if jobs > 1:
-        import multiprocessing as mp
-        from concurrent.futures import ProcessPoolExecutor
-
-        with ProcessPoolExecutor(jobs, mp_context=mp.get_context("spawn")) as pool:
-            futures = [pool.submit(_fit_losses, retrain, train, kp, gs) for *_, kp, gs in tasks]
-            losses = [f.result() for f in futures]
-    else:
-        losses = [_fit_losses(retrain, train, kp, gs) for *_, kp, gs in tasks]
+    losses = _run_retrains(retrain, train, [(kp, gs) for *_, kp, gs in tasks], jobs, "removal")
     by_task = {(name, i): loss for (name, i, _, _), loss in zip(tasks, losses, strict=True)}
     if base_losses is None:
         base_losses = by_task[("base", -1)]

@@ -10,16 +10,20 @@ against the same retrained models.
 
 from __future__ import annotations
 
+import os
 import pickle
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from attribution.evaluate import retrain_on_subsets, spearman
+from attribution.hashing import examples_digest
 from sandbox.gpt_eval import RetrainSpec, near_copy, sample_generations
 from sandbox.model import GPTConfig
 from sandbox.tokenizer import Tokenizer
@@ -85,6 +89,30 @@ def build_seed(
     # Written last: a folder with data.pkl has its truth.
     (folder / "data.pkl").write_bytes(pickle.dumps(data))
     return data
+
+
+@dataclass
+class CachedRetrainer:
+    """A retrainer (attribution/evaluate.py) whose results are kept in ``folder``, keyed by
+    the recipe (its repr), the training set, the keep mask and the targets: a rerun of a
+    benchmark, or two methods that remove the same works, retrain once. Picklable, so it
+    runs in the evaluation's process pool; files are written aside and renamed."""
+
+    inner: Any
+    folder: str
+
+    def __call__(self, train: list, keep: list[bool] | None, targets: list) -> np.ndarray:
+        mask = "all" if keep is None else np.packbits(np.asarray(keep, dtype=bool)).tobytes()
+        key = examples_digest(targets, repr(self.inner), examples_digest(train), mask)
+        path = Path(self.folder) / f"{key[:32]}.npy"
+        if path.exists():
+            return np.load(path)
+        losses = np.asarray(self.inner(train, keep, targets), dtype=np.float64)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".tmp{os.getpid()}.npy")
+        np.save(tmp, losses)
+        os.replace(tmp, path)
+        return losses
 
 
 def load_truth(folder: Path) -> tuple[np.ndarray, np.ndarray]:

@@ -23,17 +23,30 @@ from torch import nn
 
 from attribution.protocol import InvalidExample
 from sandbox.audio_features import input_sha256, load_audio, log_mel
-from sandbox.audio_model import denoising_loss, fixed_draws, hidden_states
+from sandbox.audio_model import (
+    denoising_loss,
+    fixed_draws,
+    hidden_states,
+    noise_prediction_square,
+)
 from sandbox.audio_train import ADAPTER, AudioModelVersion, load_audio_model_version
+from sandbox.model_version import CheckpointSwitcher
 
 ADAPTER_VERSION = "1"
 MAX_AUDIO_BYTES = 64 << 20  # a 4 s excerpt is ~100 kB; anything near this is not one
 DRAWS, DRAW_SEED = 8, 0
+# What per_example_loss measures at the fixed draws: "loss", the denoising loss (what the
+# model was trained on, and what LDS and unlearning read), or "square", the squared norm of
+# the predicted noise (D-TRAK's alternative measurement function, for gradient features).
+MEASURES = ("loss", "square")
 
 
-def load(model_version_dir: Path, draws: int = DRAWS, draw_seed: int = DRAW_SEED):
+def load(
+    model_version_dir: Path, draws: int = DRAWS, draw_seed: int = DRAW_SEED, measure: str = "loss"
+):
     """The entry point's factory: the adapter of the model version stored in the folder."""
-    return AudioDiffusionAdapter(load_audio_model_version(Path(model_version_dir)), draws, draw_seed)
+    mv = load_audio_model_version(Path(model_version_dir))
+    return AudioDiffusionAdapter(mv, draws, draw_seed, measure)
 
 
 class AudioDiffusionAdapter:
@@ -42,14 +55,26 @@ class AudioDiffusionAdapter:
     catalog_kind = "audio"  # raw training items: the catalog's rendered excerpts
     manifest_hash = "input_sha256"  # content_sha256() hashes the model input it prepares
 
-    def __init__(self, mv: AudioModelVersion, draws: int = DRAWS, draw_seed: int = DRAW_SEED):
+    def __init__(
+        self,
+        mv: AudioModelVersion,
+        draws: int = DRAWS,
+        draw_seed: int = DRAW_SEED,
+        measure: str = "loss",
+    ):
+        if measure not in MEASURES:
+            raise ValueError(f"unknown measure {measure!r}; expected one of {MEASURES}")
         self.mv = mv
+        self.measure = measure
+        # Part of every cache key (attribution.hashing.adapter_identity): features of
+        # another measurement or other draws are other features. The default measurement is
+        # left out, so the keys of features computed before the option existed stay valid.
         self.options = {"draws": draws, "draw_seed": draw_seed}
+        if measure != "loss":
+            self.options["measure"] = measure
         self.model = mv.load_model()
         self.timesteps, self.noise = fixed_draws(mv.config, draws, draw_seed)
-        self._current = mv.checkpoints[-1]
-        self._live = list(self.model.state_dict(keep_vars=True).values())
-        self._states = {self._current: [t.detach().clone() for t in self._live]}
+        self._switch = CheckpointSwitcher(mv.checkpoints, self.model, mv.load_model)
         # The denoiser's last prediction, for output_gradient: the U-Net's output is its last
         # residual block's conv_2 plus that block's skip path, so the output layer's own
         # output is not the prediction, but the loss's gradient w.r.t. both is the same.
@@ -77,13 +102,17 @@ class AudioDiffusionAdapter:
                 raise InvalidExample(f"audio file {path.name} is missing")
             size = path.stat().st_size
             if not 0 < size <= MAX_AUDIO_BYTES:
-                raise InvalidExample(f"audio file {path.name} has {size} bytes (1..{MAX_AUDIO_BYTES})")
+                raise InvalidExample(
+                    f"audio file {path.name} has {size} bytes (1..{MAX_AUDIO_BYTES})"
+                )
             try:
                 x = log_mel(load_audio(path, self.mv.features), self.mv.features)
             except Exception as e:  # soundfile and librosa raise many kinds for a bad file
                 raise InvalidExample(f"audio file {path.name} is not readable audio: {e}") from e
         else:
-            raise InvalidExample(f"output is neither an audio file nor a model input ({type(raw).__name__})")
+            raise InvalidExample(
+                f"output is neither an audio file nor a model input ({type(raw).__name__})"
+            )
         if not np.isfinite(x).all():
             raise InvalidExample("audio decodes to non-finite values")
         return x
@@ -105,16 +134,19 @@ class AudioDiffusionAdapter:
     # -- the model -------------------------------------------------------------------------
 
     def per_example_loss(self, batch) -> torch.Tensor:
-        return denoising_loss(self.model, torch.stack(list(batch)), self.timesteps, self.noise)
+        f = denoising_loss if self.measure == "loss" else noise_prediction_square
+        return f(self.model, torch.stack(list(batch)), self.timesteps, self.noise)
 
     def output_gradient(self, batch, outputs: torch.Tensor) -> torch.Tensor:
         """d per_example_loss / d (output layer's output), (B*K, C, L): the loss is
         mean_k mean_{c,l} (pred - eps)^2 and pred = that output + a path that does not
-        depend on it, so 2 (pred - eps) / (C L K)."""
+        depend on it, so 2 (pred - eps) / (C L K); for measure "square", 2 pred / (C L K)."""
         pred = self._prediction
         if pred is None or pred.shape != outputs.shape:
             raise RuntimeError("output_gradient needs the prediction of the last per_example_loss")
         B, K = len(batch), len(self.timesteps)
+        if self.measure == "square":
+            return 2.0 * pred.detach() / (pred[0].numel() * K)
         eps = self.noise.unsqueeze(0).expand(B, *self.noise.shape).reshape(pred.shape)
         return 2.0 * (pred.detach() - eps) / (pred[0].numel() * K)
 
@@ -134,14 +166,4 @@ class AudioDiffusionAdapter:
         return self.mv.checkpoints
 
     def load_checkpoint(self, name: str) -> None:
-        if name == self._current:
-            return
-        # Copied into the same modules (hooks and module lists stay valid), states kept after
-        # the first read: an ensemble switches checkpoints for every batch of generations.
-        if name not in self._states:
-            state = self.mv.load_model(name).state_dict()
-            self._states[name] = [v.detach().clone() for v in state.values()]
-        with torch.no_grad():
-            for live, saved in zip(self._live, self._states[name], strict=True):
-                live.copy_(saved)
-        self._current = name
+        self._switch.load(name)

@@ -142,6 +142,27 @@ def denoising_loss(
     their content: the measurement D-TRAK's gradient features and unlearning scores are
     taken of. Differentiable in the model's parameters and in x0; one batched forward of B*K.
     """
+    pred, eps = _predict_at_draws(model, x0, timesteps, noise)
+    B, K = x0.size(0), timesteps.size(0)
+    return ((pred - eps) ** 2).mean(dim=(1, 2)).view(B, K).mean(dim=1)
+
+
+def noise_prediction_square(
+    model: AudioDiffusion, x0: torch.Tensor, timesteps: torch.Tensor, noise: torch.Tensor
+) -> torch.Tensor:
+    """Per-example squared norm of the predicted noise (B,), mean over elements and the K
+    fixed draws: D-TRAK's "L_square" measurement (Zheng et al. 2024), whose gradient
+    features predicted retraining better than the loss's in their experiments. The same
+    inputs and draws as denoising_loss; only what is measured of the prediction differs."""
+    pred, _ = _predict_at_draws(model, x0, timesteps, noise)
+    B, K = x0.size(0), timesteps.size(0)
+    return (pred**2).mean(dim=(1, 2)).view(B, K).mean(dim=1)
+
+
+def _predict_at_draws(
+    model: AudioDiffusion, x0: torch.Tensor, timesteps: torch.Tensor, noise: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(prediction, noise), both (B*K, C, L) example-major, of x0 noised at the K draws."""
     if x0.dim() != 3:
         raise ValueError(f"x0 must be (B, n_mels, frames), got {tuple(x0.shape)}")
     B, K = x0.size(0), timesteps.size(0)
@@ -150,8 +171,7 @@ def denoising_loss(
     t = timesteps.to(x0.device).repeat(B)  # (B*K,) example-major
     eps = noise.to(x0).unsqueeze(0).expand(B, *noise.shape).reshape(B * K, *x0.shape[1:])
     x = x0.unsqueeze(1).expand(B, K, *x0.shape[1:]).reshape(B * K, *x0.shape[1:])
-    pred = model(model.noisy(x, eps, t), t)
-    return ((pred - eps) ** 2).mean(dim=(1, 2)).view(B, K).mean(dim=1)
+    return model(model.noisy(x, eps, t), t), eps
 
 
 @torch.no_grad()

@@ -26,7 +26,7 @@ import math
 import shutil
 import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -38,6 +38,7 @@ import torch
 
 from sandbox.audio_features import FeatureSettings, input_sha256, load_audio, log_mel
 from sandbox.audio_model import AudioDiffusion, AudioDiffusionConfig, training_loss
+from sandbox.model_version import StoredModelVersion
 from sandbox.train import TRAIN_THREADS, file_sha256, torch_threads
 
 log = logging.getLogger("sandbox.audio_train")
@@ -258,32 +259,13 @@ def train_audio_model_version(
     return final
 
 
-@dataclass
-class AudioModelVersion:
-    path: Path
-    info: dict
+@dataclass(kw_only=True)
+class AudioModelVersion(StoredModelVersion):
     config: AudioDiffusionConfig
     features: FeatureSettings
-    manifest: pd.DataFrame
-    train_params: dict = field(default_factory=dict)
 
-    @property
-    def model_version(self) -> str:
-        return self.info["model_version"]
-
-    @property
-    def checkpoints(self) -> list[str]:
-        return list(self.info["checkpoints"])
-
-    def load_model(self, checkpoint: str | None = None) -> AudioDiffusion:
-        """The model at checkpoint (default: the last, served one), in eval mode."""
-        name = checkpoint or self.checkpoints[-1]
-        if name not in self.checkpoints:
-            raise KeyError(f"{name!r} is not a checkpoint of {self.model_version}")
-        model = AudioDiffusion(self.config)
-        state = torch.load(self.path / "checkpoints" / name, map_location="cpu", weights_only=True)
-        model.load_state_dict(state)
-        return model.eval()
+    def build(self) -> AudioDiffusion:
+        return AudioDiffusion(self.config)
 
     def train_inputs(self) -> np.ndarray:
         """The platform's training inputs (N, n_mels, frames), each checked against the

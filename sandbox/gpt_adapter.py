@@ -17,6 +17,7 @@ from torch import nn
 
 from attribution.protocol import InvalidExample
 from sandbox.model import GPT, PAD_ID
+from sandbox.model_version import CheckpointSwitcher
 from sandbox.tokenizer import TokenizerError
 from sandbox.train import (
     ADAPTER_NAME,
@@ -57,13 +58,9 @@ class SandboxGPTAdapter:
         self.reduction = reduction
         self.options = {"reduction": reduction}
         self.model: GPT = model_version.load_model()
-        self._current = model_version.checkpoints[-1]
-        # The live parameters and buffers, in state_dict order; a checkpoint switch copies
-        # into them (see load_checkpoint).
-        self._live = list(self.model.state_dict(keep_vars=True).values())
-        self._states: dict[str, list[torch.Tensor]] = {
-            self._current: [t.detach().clone() for t in self._live]
-        }
+        self._switch = CheckpointSwitcher(
+            model_version.checkpoints, self.model, model_version.load_model
+        )
 
     @property
     def model_version(self) -> str:
@@ -139,20 +136,4 @@ class SandboxGPTAdapter:
         return self.mv.checkpoints
 
     def load_checkpoint(self, name: str) -> None:
-        if name == self._current:
-            return
-        # Load into the same modules so hooks and module lists held by the caller stay valid.
-        # States are kept in memory after the first read: an ensemble switches checkpoints
-        # for every batch of generations, and a disk read per switch cost more than the
-        # attribution itself (measured, benchmarks/attribution_quality.py). Copying tensor
-        # by tensor instead of load_state_dict: its key checks cost about as much as the
-        # forward of one generation of the sandbox model (0.3 ms per switch, measured).
-        if name not in self._states:
-            if name not in self.mv.checkpoints:
-                raise KeyError(f"{name!r} is not a checkpoint of {self.model_version}")
-            state = self.mv.load_model(name).state_dict()
-            self._states[name] = [v.detach().clone() for v in state.values()]
-        with torch.no_grad():
-            for live, saved in zip(self._live, self._states[name], strict=True):
-                live.copy_(saved)
-        self._current = name
+        self._switch.load(name)

@@ -24,12 +24,11 @@ import math
 import shutil
 import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import torch
@@ -38,6 +37,7 @@ import torch
 # weights (and another model_version) with 1 than with 2 threads: training pins the count.
 from attribution.threads import torch_threads
 from sandbox.model import GPT, PAD_ID, GPTConfig
+from sandbox.model_version import StoredModelVersion
 from sandbox.tokenizer import Tokenizer
 
 log = logging.getLogger("sandbox.train")  # same name when run with -m
@@ -345,32 +345,13 @@ def train_model_version(
         )
 
 
-@dataclass
-class ModelVersion:
-    path: Path
-    info: dict
+@dataclass(kw_only=True)
+class ModelVersion(StoredModelVersion):
     config: GPTConfig
     tokenizer: Tokenizer
-    manifest: pd.DataFrame
-    train_params: dict = field(default_factory=dict)
 
-    @property
-    def model_version(self) -> str:
-        return self.info["model_version"]
-
-    @property
-    def checkpoints(self) -> list[str]:
-        return list(self.info["checkpoints"])
-
-    def load_model(self, checkpoint: str | None = None) -> GPT:
-        """The model at checkpoint (default: the last, served one), in eval mode."""
-        name = checkpoint or self.checkpoints[-1]
-        if name not in self.checkpoints:
-            raise KeyError(f"{name!r} is not a checkpoint of {self.model_version}")
-        model = GPT(self.config)
-        state = torch.load(self.path / "checkpoints" / name, map_location="cpu", weights_only=True)
-        model.load_state_dict(state)
-        return model.eval()
+    def build(self) -> GPT:
+        return GPT(self.config)
 
 
 def load_model_version(path: Path) -> ModelVersion:

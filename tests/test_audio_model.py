@@ -157,3 +157,58 @@ def test_sampling_is_seeded_and_hidden_states_are_per_example(versions):
         h0 = hidden_states(model, a[:1])
     assert h.shape == (3, CONFIG.block_out_channels[-1])
     torch.testing.assert_close(h[:1], h0, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("measure", ["loss", "square"])
+def test_adapter_output_gradient_equals_autograd(versions, measure):
+    """The closed-form gradient TRAK's default uses, for both measurement functions."""
+    from sandbox.audio_adapter import load
+
+    _, (path, _) = versions
+    adapter = load(path, measure=measure)
+    batch = [adapter.prepare(x) for x in adapter.training_items()[:3]]
+    rec = {}
+    out_layer = adapter.attributed_modules()[-1]
+    hook = out_layer.register_forward_hook(lambda m, i, o: rec.update(out=o))
+    loss = adapter.per_example_loss(batch).sum()
+    hook.remove()
+    (expected,) = torch.autograd.grad(loss, rec["out"])
+    got = adapter.output_gradient(batch, rec["out"].detach())
+    torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-8)
+
+
+def test_adapter_measure_is_part_of_the_identity(versions):
+    from attribution.hashing import adapter_identity
+    from sandbox.audio_adapter import load
+
+    _, (path, _) = versions
+    loss, square = load(path), load(path, measure="square")
+    # the default keeps the identity it had before the option existed (cache keys stay valid)
+    assert loss.options == {"draws": 8, "draw_seed": 0}
+    assert adapter_identity(loss) != adapter_identity(square)
+    x = [loss.prepare(v) for v in loss.training_items()[:2]]
+    with torch.no_grad():
+        assert not torch.allclose(loss.per_example_loss(x), square.per_example_loss(x))
+    with pytest.raises(ValueError, match="measure"):
+        load(path, measure="cube")
+
+
+def test_retrainer_reproduces_the_stored_run_and_measures_like_the_adapter(versions):
+    """The benchmarks' retrainer (sandbox/audio_eval.py) with every example kept is the
+    stored training run, and its losses are the adapter's per_example_loss."""
+    from sandbox.audio_adapter import load
+    from sandbox.audio_eval import AudioRetrainSpec, target_losses
+
+    _, (path, _) = versions
+    adapter = load(path)
+    train = [adapter.prepare(x) for x in adapter.training_items()]
+    targets = train[:3]
+    spec = AudioRetrainSpec(CONFIG, RECIPE["steps"], RECIPE["batch_size"], RECIPE["lr"], seed=0)
+    with torch_threads(1):
+        full = spec(train, None, targets)
+        without = spec(train, [i != 0 for i in range(len(train))], targets)
+    with torch.no_grad():
+        served = adapter.per_example_loss(targets).double().numpy()
+    np.testing.assert_array_equal(full, target_losses(adapter.model, targets))
+    np.testing.assert_allclose(full, served, rtol=1e-6)
+    assert not np.array_equal(full, without)

@@ -12,6 +12,7 @@ from attribution.evaluate import (
     cost_multiple,
     lds,
     recall_at_1,
+    retrain_on_subsets,
     spearman,
     topk_removal,
 )
@@ -113,3 +114,16 @@ def test_topk_removal_shares_random_draws_and_matches_across_processes():
     for name in scores:
         np.testing.assert_array_equal(two[name].topk_rise, one[name].topk_rise)
         np.testing.assert_array_equal(two[name].random_draws, one[name].random_draws)
+
+
+def test_retrain_on_subsets_in_processes_draws_the_same_subsets_and_losses():
+    torch.set_num_threads(1)
+    pieces = synthetic_pieces(8, seed=4)
+    cfg = GPTConfig(vocab_size=TOK.vocab_size, block_size=TOK.max_len, **TINY_CONFIG)
+    spec = RetrainSpec(cfg, 6, 4, 3e-3, 0)
+    one = retrain_on_subsets(spec, pieces, pieces[:2], m=3, seed=2)
+    two = retrain_on_subsets(spec, pieces, pieces[:2], m=3, seed=2, jobs=2)
+    assert one.masks.shape == (3, 8) and (one.masks.sum(1) == 4).all()
+    np.testing.assert_array_equal(one.masks, two.masks)
+    np.testing.assert_array_equal(one.losses, two.losses)
+    assert len({tuple(m) for m in one.masks.tolist()}) == 3  # three different halves
