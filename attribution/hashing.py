@@ -89,3 +89,12 @@ def adapter_identity(adapter: Any) -> list:
         str(getattr(adapter, "model_version", "")),
         {str(k): str(v) for k, v in sorted(getattr(adapter, "options", {}).items())},
     ]
+
+
+def file_sha256(path) -> str:
+    """sha256 of a file's bytes, read in 1 MiB pieces."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()

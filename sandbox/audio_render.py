@@ -40,6 +40,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from attribution.hashing import file_sha256
 from sandbox.tokenizer import Tokenizer
 from sandbox.workers import process_pool
 
@@ -110,14 +111,6 @@ class RenderSettings:
 
 
 # --- identity of the renderer ---------------------------------------------------------------
-
-
-def file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def pcm_sha256(pcm: np.ndarray) -> str:

@@ -22,9 +22,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
-import shutil
-import tempfile
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -36,10 +33,13 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import torch
 
+from attribution.hashing import file_sha256
 from sandbox.audio_features import FeatureSettings, input_sha256, load_audio, log_mel
 from sandbox.audio_model import AudioDiffusion, AudioDiffusionConfig, training_loss
-from sandbox.model_version import StoredModelVersion
-from sandbox.train import TRAIN_THREADS, file_sha256, torch_threads
+from sandbox.fit import checkpoint_steps as ckpt_steps
+from sandbox.fit import fit, recipe
+from sandbox.model_version import StoredModelVersion, store
+from sandbox.train import TRAIN_THREADS, torch_threads
 
 log = logging.getLogger("sandbox.audio_train")
 
@@ -87,11 +87,6 @@ def catalog_inputs(
     )
 
 
-def _checkpoint_steps(steps: int, n: int) -> list[int]:
-    n = max(1, min(n, steps))
-    return sorted({math.ceil(steps * (i + 1) / n) for i in range(n)})
-
-
 def fit_audio_diffusion(
     inputs: torch.Tensor,
     config: AudioDiffusionConfig,
@@ -120,43 +115,20 @@ def fit_audio_diffusion(
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
     model = AudioDiffusion(config)
-    model.train()
-    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.01, betas=(0.9, 0.99))
-    warmup = max(1, steps // 20)
-
-    def lr_at(step: int) -> float:
-        if step < warmup:
-            return lr * (step + 1) / warmup
-        frac = (step - warmup) / max(1, steps - warmup)
-        return lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * frac)))
-
-    losses: list[float] = []
-    t0 = time.perf_counter()
     b = min(batch_size, n)
-    for step in range(1, steps + 1):
+
+    def step_loss(step: int) -> torch.Tensor | None:
         ix = torch.randint(n, (b,), generator=gen)
         t = torch.randint(config.num_train_timesteps, (b,), generator=gen)
         noise = torch.randn((b, config.n_mels, config.frames), generator=gen)
         if keep is not None:
             sel = torch.tensor([bool(keep[i]) for i in ix.tolist()])
             if not bool(sel.any()):
-                continue  # nothing of this batch is kept; the schedule goes on
+                return None
             ix, t, noise = ix[sel], t[sel], noise[sel]
-        for g in opt.param_groups:
-            g["lr"] = lr_at(step - 1)
-        loss = training_loss(model, inputs[ix], t, noise)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step()
-        losses.append(loss.item())
-        if log_every and (step % log_every == 0 or step == steps):
-            recent = losses[-log_every:]
-            log.info("step %d/%d loss %.4f (%.1fs)", step, steps, sum(recent) / len(recent),
-                     time.perf_counter() - t0)  # fmt: skip
-        if step in checkpoint_steps and on_checkpoint is not None:
-            on_checkpoint(step, model)
-    return model.eval(), losses
+        return training_loss(model, inputs[ix], t, noise)
+
+    return fit(model, steps, lr, step_loss, checkpoint_steps, on_checkpoint, log_every, log)
 
 
 def train_audio_model_version(
@@ -182,33 +154,23 @@ def train_audio_model_version(
         if input_sha256(v) != h:
             raise ValueError(f"training example {i} ({examples['work_id'].iloc[i]}) does not "
                              "match its input_sha256")  # fmt: skip
-    out_root = Path(out_root)
-    out_root.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=".training-", dir=out_root))
-    tmp.chmod(0o755)
-    try:
-        (tmp / "checkpoints").mkdir()
+
+    def fill(folder: Path) -> dict:
         names: list[str] = []
         t0 = time.perf_counter()
 
         def save(step: int, model: AudioDiffusion) -> None:
             names.append(f"ckpt-{step}.pt")
-            torch.save(model.state_dict(), tmp / "checkpoints" / names[-1])
+            torch.save(model.state_dict(), folder / "checkpoints" / names[-1])
 
         with torch_threads(TRAIN_THREADS):
             _, losses = fit_audio_diffusion(
                 torch.from_numpy(x), config, steps, batch_size, lr, seed,
-                _checkpoint_steps(steps, n_checkpoints), save, log_every,
+                ckpt_steps(steps, n_checkpoints), save, log_every,
             )  # fmt: skip
         tail = losses[-max(1, steps // 10) :]
-        train = {
-            "steps": steps, "batch_size": batch_size, "lr": lr, "seed": seed,
-            "n_checkpoints": len(names), "optimizer": "AdamW", "weight_decay": 0.01,
-            "betas": [0.9, 0.99], "warmup_steps": max(1, steps // 20), "grad_clip": 1.0,
-            "torch_threads": TRAIN_THREADS, "torch_version": torch.__version__,
-            "n_examples": len(x),
-        }  # fmt: skip
-        (tmp / "config.json").write_text(json.dumps(
+        train = recipe(steps, batch_size, lr, seed, len(names), len(x), TRAIN_THREADS)
+        (folder / "config.json").write_text(json.dumps(
             {"model": config.to_dict(), "features": features.to_dict(), "train": train}, indent=1
         ))  # fmt: skip
         pq.write_table(
@@ -222,15 +184,14 @@ def train_audio_model_version(
                 },
                 schema=MANIFEST_SCHEMA,
             ),
-            tmp / "manifest.parquet",
+            folder / "manifest.parquet",
         )
-        np.save(tmp / TRAIN_INPUTS_FILE, x)
-        model_sha = file_sha256(tmp / "checkpoints" / names[-1])
-        model_version = "sbx-audio-" + model_sha[:12]
-        info = {
-            "model_version": model_version,
+        np.save(folder / TRAIN_INPUTS_FILE, x)
+        model_sha = file_sha256(folder / "checkpoints" / names[-1])
+        return {
+            "model_version": "sbx-audio-" + model_sha[:12],
             "model_sha256": model_sha,
-            "manifest_sha256": file_sha256(tmp / "manifest.parquet"),
+            "manifest_sha256": file_sha256(folder / "manifest.parquet"),
             "checkpoints": names,
             "seed": seed,
             "adapter": ADAPTER,
@@ -240,23 +201,8 @@ def train_audio_model_version(
             "train_loss": sum(tail) / len(tail),
             "train_seconds": round(time.perf_counter() - t0, 2),
         }  # fmt: skip
-        (tmp / "model_version.json").write_text(json.dumps(info, indent=1))
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    final = out_root / model_version
-    if final.exists():
-        log.info("model version %s already stored at %s; keeping it", model_version, final)
-        shutil.rmtree(tmp)
-    else:
-        try:
-            tmp.rename(final)
-        except OSError:
-            if not final.exists():
-                raise
-            shutil.rmtree(tmp)
-    log.info("stored %s (train loss %.4f) at %s", model_version, info["train_loss"], final)
-    return final
+
+    return store(out_root, fill, log)
 
 
 @dataclass(kw_only=True)

@@ -1,9 +1,13 @@
 """What both sandbox model folders (symbolic: sandbox/train.py, audio: sandbox/audio_train.py)
-have in common: a stored model version with named checkpoints, and the checkpoint switching
-their attribution adapters do."""
+have in common: storing one without ever leaving half of it, the stored model version with its
+named checkpoints, and the checkpoint switching their attribution adapters do."""
 
 from __future__ import annotations
 
+import json
+import logging
+import shutil
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -12,6 +16,37 @@ from typing import Any
 import pandas as pd
 import torch
 from torch import nn
+
+
+def store(out_root: Path, fill: Callable[[Path], dict], log: logging.Logger) -> Path:
+    """Build a model version in a private folder under out_root and move it to
+    out_root/<model_version> in one rename. fill(folder) writes checkpoints/ and the rest and
+    returns model_version.json's content ("model_version", "train_loss", ...)."""
+    out_root = Path(out_root)
+    out_root.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=".training-", dir=out_root))
+    tmp.chmod(0o755)  # mkdtemp makes it private; a model version is meant to be read by others
+    try:
+        (tmp / "checkpoints").mkdir()
+        info = fill(tmp)
+        (tmp / "model_version.json").write_text(json.dumps(info, indent=1))
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)  # no half-written version left behind
+        raise
+    final = out_root / info["model_version"]
+    if final.exists():
+        # Content-addressed: an existing folder of the same version holds the same weights.
+        log.info("model version %s already stored at %s; keeping it", info["model_version"], final)
+        shutil.rmtree(tmp)
+    else:
+        try:
+            tmp.rename(final)
+        except OSError:
+            if not final.exists():
+                raise
+            shutil.rmtree(tmp)  # a concurrent run stored the same version first
+    log.info("stored %s (train loss %.4f) at %s", info["model_version"], info["train_loss"], final)
+    return final
 
 
 @dataclass(kw_only=True)

@@ -20,9 +20,6 @@ import argparse
 import hashlib
 import json
 import logging
-import math
-import shutil
-import tempfile
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -33,11 +30,15 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import torch
 
+from attribution.hashing import file_sha256
+
 # Float reductions split differently over threads, so the same seed and data give other
 # weights (and another model_version) with 1 than with 2 threads: training pins the count.
 from attribution.threads import torch_threads
+from sandbox.fit import checkpoint_steps as ckpt_steps
+from sandbox.fit import fit, recipe
 from sandbox.model import GPT, PAD_ID, GPTConfig
-from sandbox.model_version import StoredModelVersion
+from sandbox.model_version import StoredModelVersion, store
 from sandbox.tokenizer import Tokenizer
 
 log = logging.getLogger("sandbox.train")  # same name when run with -m
@@ -71,14 +72,6 @@ def token_sha256(tokens: list[int]) -> str:
     return hashlib.sha256(np.asarray(tokens, dtype="<i4").tobytes()).hexdigest()
 
 
-def file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def pad_batch(seqs: list[list[int]], pad: int = PAD_ID) -> torch.Tensor:
     width = max(len(s) for s in seqs)
     out = torch.full((len(seqs), width), pad, dtype=torch.long)
@@ -98,11 +91,6 @@ def _write_manifest(path: Path, tokens: list[list[int]], work_ids: list[str]) ->
         schema=MANIFEST_SCHEMA,
     )
     pq.write_table(table, path)
-
-
-def _checkpoint_steps(steps: int, n: int) -> list[int]:
-    n = max(1, min(n, steps))
-    return sorted({math.ceil(steps * (i + 1) / n) for i in range(n)})
 
 
 def fit_gpt(
@@ -130,47 +118,18 @@ def fit_gpt(
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
     model = GPT(config)
-    model.train()
-    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.01, betas=(0.9, 0.99))
-    warmup = max(1, steps // 20)
-
-    def lr_at(step: int) -> float:
-        # Linear warmup then cosine to 10 %: the usual recipe that a short run tolerates.
-        if step < warmup:
-            return lr * (step + 1) / warmup
-        frac = (step - warmup) / max(1, steps - warmup)
-        return lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * frac)))
-
-    losses: list[float] = []
-    t0 = time.perf_counter()
     n = len(tokens)
-    for step in range(1, steps + 1):
+
+    def step_loss(step: int) -> torch.Tensor | None:
         ix = torch.randint(n, (min(batch_size, n),), generator=gen).tolist()
         if keep is not None:
             ix = [i for i in ix if keep[i]]
             if not ix:
-                continue  # nothing of this batch is kept; the learning-rate schedule goes on
+                return None
         batch = pad_batch([tokens[i] for i in ix])
-        for g in opt.param_groups:
-            g["lr"] = lr_at(step - 1)
-        _, loss = model(batch[:, :-1], batch[:, 1:])
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step()
-        losses.append(loss.item())
-        if log_every and (step % log_every == 0 or step == steps):
-            recent = losses[-log_every:]
-            log.info(
-                "step %d/%d loss %.4f (%.1fs)",
-                step,
-                steps,
-                sum(recent) / len(recent),
-                time.perf_counter() - t0,
-            )
-        if step in checkpoint_steps and on_checkpoint is not None:
-            on_checkpoint(step, model)
-    return model.eval(), losses
+        return model(batch[:, :-1], batch[:, 1:])[1]
+
+    return fit(model, steps, lr, step_loss, checkpoint_steps, on_checkpoint, log_every, log)
 
 
 def _train_model_version(
@@ -196,91 +155,44 @@ def _train_model_version(
     too_short = [i for i, t in enumerate(tokens) if len(t) < 2]
     if too_short:
         raise ValueError(f"example {too_short[0]} has fewer than 2 tokens: nothing to predict")
-    out_root = Path(out_root)
-    out_root.mkdir(parents=True, exist_ok=True)
 
-    ckpt_steps = _checkpoint_steps(steps, n_checkpoints)
-    tmp = Path(tempfile.mkdtemp(prefix=".training-", dir=out_root))
-    tmp.chmod(0o755)  # mkdtemp makes it private; a model version is meant to be read by others
-    try:
-        (tmp / "checkpoints").mkdir()
-        ckpt_names: list[str] = []
+    def fill(folder: Path) -> dict:
+        names: list[str] = []
         t0 = time.perf_counter()
-        n = len(tokens)
 
         def save(step: int, model: GPT) -> None:
-            name = f"ckpt-{step}.pt"
-            torch.save(model.state_dict(), tmp / "checkpoints" / name)
-            ckpt_names.append(name)
+            names.append(f"ckpt-{step}.pt")
+            torch.save(model.state_dict(), folder / "checkpoints" / names[-1])
 
-        _, losses = fit_gpt(
-            tokens, config, steps, batch_size, lr, seed, ckpt_steps, save, log_every
-        )
-
+        at = ckpt_steps(steps, n_checkpoints)
+        _, losses = fit_gpt(tokens, config, steps, batch_size, lr, seed, at, save, log_every)
         tail = losses[-max(1, steps // 10) :]
-        train_loss = sum(tail) / len(tail)
-        train_params = {
-            "steps": steps,
-            "batch_size": batch_size,
-            "lr": lr,
-            "seed": seed,
-            "n_checkpoints": len(ckpt_names),
-            "optimizer": "AdamW",
-            "weight_decay": 0.01,
-            "betas": [0.9, 0.99],
-            "warmup_steps": max(1, steps // 20),
-            "grad_clip": 1.0,
-            "torch_threads": torch.get_num_threads(),
-            "torch_version": torch.__version__,
-            "n_examples": n,
-        }
-        (tmp / "config.json").write_text(
-            json.dumps({"model": config.to_dict(), "train": train_params}, indent=1)
-        )
-        (tmp / "tokenizer.json").write_text(Tokenizer().to_json())
-        _write_manifest(tmp / "manifest.parquet", tokens, work_ids)
+        train = recipe(steps, batch_size, lr, seed, len(names), len(tokens), TRAIN_THREADS)
+        (folder / "config.json").write_text(json.dumps({"model": config.to_dict(), "train": train}, indent=1))
+        (folder / "tokenizer.json").write_text(Tokenizer().to_json())
+        _write_manifest(folder / "manifest.parquet", tokens, work_ids)
         pq.write_table(
             pa.Table.from_pydict(
                 {"work_id": list(work_ids), "tokens": [list(t) for t in tokens]},
                 schema=pa.schema([("work_id", pa.string()), ("tokens", pa.list_(pa.int32()))]),
             ),
-            tmp / TRAIN_TOKENS_FILE,
+            folder / TRAIN_TOKENS_FILE,
         )
-
-        model_sha = file_sha256(tmp / "checkpoints" / ckpt_names[-1])
-        model_version = "sbx-gpt-" + model_sha[:12]
-        info = {
-            "model_version": model_version,
+        model_sha = file_sha256(folder / "checkpoints" / names[-1])
+        return {
+            "model_version": "sbx-gpt-" + model_sha[:12],
             # The entry point (group tributary.model_adapters) that attributes this model.
             "adapter": ADAPTER_NAME,
             "model_sha256": model_sha,
-            "manifest_sha256": file_sha256(tmp / "manifest.parquet"),
-            "checkpoints": ckpt_names,
+            "manifest_sha256": file_sha256(folder / "manifest.parquet"),
+            "checkpoints": names,
             "seed": seed,
             "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
-            "train_loss": train_loss,
+            "train_loss": sum(tail) / len(tail),
             "train_seconds": round(time.perf_counter() - t0, 2),
         }
-        (tmp / "model_version.json").write_text(json.dumps(info, indent=1))
 
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)  # no half-written version left behind
-        raise
-
-    final = out_root / model_version
-    if final.exists():
-        # Content-addressed: an existing folder of the same version holds the same weights.
-        log.info("model version %s already stored at %s; keeping it", model_version, final)
-        shutil.rmtree(tmp)
-    else:
-        try:
-            tmp.rename(final)
-        except OSError:
-            if not final.exists():
-                raise
-            shutil.rmtree(tmp)  # a concurrent run stored the same version first
-    log.info("stored %s (train loss %.4f) at %s", model_version, train_loss, final)
-    return final
+    return store(out_root, fill, log)
 
 
 def synthetic_pieces(
