@@ -120,6 +120,20 @@ def load_truth(folder: Path) -> tuple[np.ndarray, np.ndarray]:
     return z["masks"], z["losses"]
 
 
+def best_pair(f, g, repeats: int) -> tuple[float, float]:
+    """min over repeats of f's and g's time, each f timed right after its own g."""
+    f(), g()  # warm-up
+    tf, tg = [], []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        g()
+        tg.append(time.perf_counter() - t)
+        t = time.perf_counter()
+        f()
+        tf.append(time.perf_counter() - t)
+    return min(tf), min(tg)
+
+
 def per_generation_lds(scores: np.ndarray, masks: np.ndarray, losses: np.ndarray) -> np.ndarray:
     """Spearman(predicted sum of scores over S_j, -loss_j) for every generation."""
     pred = masks.astype(np.float64) @ np.asarray(scores, dtype=np.float64).T

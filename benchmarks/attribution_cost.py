@@ -26,12 +26,14 @@ import argparse
 import json
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from attribution_common import best_pair
 
 from attribution.trak import TRAKAttributor
 from sandbox.gpt_adapter import SandboxGPTAdapter
@@ -45,19 +47,6 @@ from sandbox.train import (
     synthetic_pieces,
     train_model_version,
 )
-
-
-def best_pair(f, g, repeats: int) -> tuple[float, float]:
-    f(), g()  # warm-up
-    tf, tg = [], []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        g()
-        tg.append(time.perf_counter() - t)
-        t = time.perf_counter()
-        f()
-        tf.append(time.perf_counter() - t)
-    return min(tf), min(tg)
 
 
 def configurations(mv) -> dict[str, dict]:

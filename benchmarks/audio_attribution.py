@@ -65,7 +65,13 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from attribution_common import CachedRetrainer, boot_mean_ci, per_generation_lds, summarise
+from attribution_common import (
+    CachedRetrainer,
+    best_pair,
+    boot_mean_ci,
+    per_generation_lds,
+    summarise,
+)
 
 from attribution.evaluate import retrain_on_subsets, topk_removal
 
@@ -340,20 +346,6 @@ def retrain_spec(d: dict, args):
 
 
 # -- the two sides, each in its own process --------------------------------------------------
-
-
-def best_pair(f, g, repeats: int) -> tuple[float, float]:
-    """min over repeats of f's and g's time, each f timed right after its own g."""
-    f(), g()  # warm-up
-    tf, tg = [], []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        g()
-        tg.append(time.perf_counter() - t)
-        t = time.perf_counter()
-        f()
-        tf.append(time.perf_counter() - t)
-    return min(tf), min(tg)
 
 
 def _fwd_bwd(adapter, batch):
