@@ -44,6 +44,12 @@ Optional:
   token list, the default) or "audio" (the path of the catalog's rendered recording).
 * ``training_items()``: the raw training items the platform stored with the model version,
   for runs without the licensor's catalog (tests, benchmarks).
+* ``null_items()``: raw pieces that copy no training work and that the model never trained
+  on (a validation split, pieces written after the model was frozen), in the same form as
+  generations. Contracts with the calibrated confidence rule ("pvalue") need them: their
+  top-match z against the catalog is the null distribution a generation's p-value is read
+  from (attribution/calibration.py). A few hundred make p-values down to 1/(m + 1) possible
+  (alpha 0.01 needs at least 99); a piece whose hash the manifest lists is refused.
 
 This module is import-light on purpose (no torch at import time): a platform's package can
 import it to type its adapter without paying for the engine.

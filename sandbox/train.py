@@ -47,6 +47,10 @@ log = logging.getLogger("sandbox.train")  # same name when run with -m
 # the same layout as the catalog's tokens.parquet), so attribution can run from this folder
 # alone. Not covered by model_sha256; the manifest's token_sha256 column vouches for it.
 TRAIN_TOKENS_FILE = "train_tokens.parquet"
+# Held-out pieces the model never trained on (column tokens), the null set of the calibrated
+# confidence rule (attribution/calibration.py): the platform stores them beside the model
+# version (store_null_pieces); the adapter's null_items() serves them.
+NULL_TOKENS_FILE = "null_tokens.parquet"
 
 TRAIN_THREADS = 1  # part of what makes a model version reproducible: see torch_threads
 ADAPTER_NAME = "sandbox-gpt"  # sandbox/gpt_adapter.py, registered in pyproject.toml
@@ -226,6 +230,28 @@ def synthetic_pieces(
                 shift = int(rng.integers(-5, 6))
         pieces.append(tok.encode(events[:n_events], style))
     return pieces
+
+
+def store_null_pieces(model_version_dir: Path, tokens: list[list[int]]) -> Path:
+    """Store held-out pieces (none of them a training work) as the model version's null set.
+
+    Written beside and renamed, so a reader never sees half a file."""
+    manifest = pq.read_table(Path(model_version_dir) / "manifest.parquet", columns=["token_sha256"])
+    trained = set(manifest.column("token_sha256").to_pylist())
+    for i, t in enumerate(tokens):
+        if token_sha256([int(x) for x in t]) in trained:
+            raise ValueError(f"null piece {i} is a training work of the model version")
+    path = Path(model_version_dir) / NULL_TOKENS_FILE
+    tmp = path.with_name(f".{path.name}.tmp")
+    pq.write_table(
+        pa.Table.from_pydict(
+            {"tokens": [[int(x) for x in t] for t in tokens]},
+            schema=pa.schema([("tokens", pa.list_(pa.int32()))]),
+        ),
+        tmp,
+    )
+    tmp.replace(path)
+    return path
 
 
 def train_model_version(
