@@ -48,8 +48,10 @@ Optional:
   on (a validation split, pieces written after the model was frozen), in the same form as
   generations. Contracts with the calibrated confidence rule ("pvalue") need them: their
   top-match z against the catalog is the null distribution a generation's p-value is read
-  from (attribution/calibration.py). A few hundred make p-values down to 1/(m + 1) possible
-  (alpha 0.01 needs at least 99); a piece whose hash the manifest lists is refused.
+  from (attribution/calibration.py). Draw them like the generations (the model's own samples
+  of another seed are the simplest: benchmarks/calibration.py shows held-out pieces are not
+  the same thing). At least 1/alpha - 1 are needed; about 20 / alpha (2,000 for alpha 0.01)
+  keep the realised rate near alpha. A piece whose hash the manifest lists is refused.
 
 This module is import-light on purpose (no torch at import time): a platform's package can
 import it to type its adapter without paying for the engine.
