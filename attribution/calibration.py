@@ -6,9 +6,13 @@ top z of ordinary generations went from 2.6 to 4.2 between 25 and 200 works). So
 confidence rule (attribution/shares.py) asks instead: how often does a piece that copies
 nothing reach this top z, against THIS catalog with THIS model and attributor?
 
-The null set: pieces that copy no training work and that the model never trained on,
-prepared by the adapter and scored exactly like generations (same attributor, same cached
-training features, same ensemble). Their top z values are the null sample; a generation's
+The null set: pieces that copy no training work and that the model never trained on, drawn
+like the generations they judge, prepared by the adapter and scored exactly like generations
+(same attributor, same cached training features, same ensemble). "Drawn like" matters: on the
+symbolic sandbox a null of the model's own samples (another seed) paid ordinary samples at
+alpha from 50 to 5,000 works, a null of held-out catalog-like pieces did not (too liberal at
+50 works, far too strict from 200: docs/BENCHMARKS.md). A memorised copy among the model's
+own samples only raises the null, so the rule errs towards pro rata, never towards paying. Their top z values are the null sample; a generation's
 p-value is the usual permutation-test estimate (1 + #{null z >= z}) / (1 + m), valid (never
 smaller than the true tail probability in expectation) for exchangeable draws, and never 0.
 
@@ -20,8 +24,8 @@ Why held-out pieces and not something that needs no extra data:
 * permuting scores across works destroys the one thing the null must keep, the dependence
   between the scores of one generation (the max of n correlated scores is not the max of n
   independent ones).
-A platform can provide pieces that copy nothing (a validation split, or pieces written after
-the model was frozen); it is an optional adapter method, ``null_items()``
+A platform can always provide such pieces (samples of its own model; or a validation split
+it has checked is drawn like its outputs); it is an optional adapter method, ``null_items()``
 (attribution/protocol.py), or the caller passes them. Because the null is scored against the
 current catalog, it follows the catalog size, the model version and every attributor
 parameter (damping included) without any retuning.

@@ -99,7 +99,10 @@ def main(argv: list[str] | None = None) -> None:
         for n in args.works:
             rows.append(measure(n, args.gens, args.null, args.copies, args.seed, Path(tmp)))
             r = rows[-1]
-            print(f"n={n}: {r['seconds']:.0f}s, median top z of ordinary generations {r['median_z']:.2f}", flush=True)
+            print(
+                f"n={n}: {r['seconds']:.0f}s, median top z of ordinary generations {r['median_z']:.2f}",
+                flush=True,
+            )
     rules = [k for k in rows[0] if k not in ("n", "seconds", "median_z")]
     print()
     print(f"fraction of {args.gens} ordinary generations paid by output share / recall of "

@@ -47,9 +47,9 @@ log = logging.getLogger("sandbox.train")  # same name when run with -m
 # the same layout as the catalog's tokens.parquet), so attribution can run from this folder
 # alone. Not covered by model_sha256; the manifest's token_sha256 column vouches for it.
 TRAIN_TOKENS_FILE = "train_tokens.parquet"
-# Held-out pieces the model never trained on (column tokens), the null set of the calibrated
-# confidence rule (attribution/calibration.py): the platform stores them beside the model
-# version (store_null_pieces); the adapter's null_items() serves them.
+# Pieces that copy nothing, drawn like the generations (column tokens): the null set of the
+# calibrated confidence rule (attribution/calibration.py). The platform stores them beside
+# the model version (store_null_pieces); the adapter's null_items() serves them.
 NULL_TOKENS_FILE = "null_tokens.parquet"
 
 TRAIN_THREADS = 1  # part of what makes a model version reproducible: see torch_threads
@@ -233,7 +233,9 @@ def synthetic_pieces(
 
 
 def store_null_pieces(model_version_dir: Path, tokens: list[list[int]]) -> Path:
-    """Store held-out pieces (none of them a training work) as the model version's null set.
+    """Store pieces that copy nothing (none of them a training work) as the model version's
+    null set: best the model's own samples of a fixed seed (sandbox.gpt_eval.sample_generations),
+    which are drawn like its generations (docs/BENCHMARKS.md, "Calibrated confidence").
 
     Written beside and renamed, so a reader never sees half a file."""
     manifest = pq.read_table(Path(model_version_dir) / "manifest.parquet", columns=["token_sha256"])

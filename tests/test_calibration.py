@@ -103,7 +103,9 @@ def test_pvalue_rule_pays_only_below_alpha_and_needs_a_null():
     z = (9.0 - scores.mean()) / scores.std()
     null = NullDistribution(np.linspace(0, 4, 99), "k")  # p(z) = (1 + #>= z) / 100
     p = null.p_value(z)
-    rows, conf, fallback = policy_shares(scores, ids, SharesPolicy(confidence="pvalue", alpha=p), null)
+    rows, conf, fallback = policy_shares(
+        scores, ids, SharesPolicy(confidence="pvalue", alpha=p), null
+    )
     assert conf == pytest.approx(z) and not fallback and rows[0][0] == "a"
     rows, _, fallback = policy_shares(
         scores, ids, SharesPolicy(confidence="pvalue", alpha=p * 0.99), null
@@ -139,8 +141,8 @@ def test_ordinary_pieces_are_paid_at_about_alpha_copies_always(run):
 
 def test_a_null_of_the_models_own_samples_calibrates_its_generations(mv, corpus, tmp_path):
     """The null must be drawn like the generations it judges. Held-out pieces are not the
-    model's samples (on this model they pay 10-15 % of samples at alpha 0.05, at 200 works
-    under 1 %: benchmarks/calibration.py); the model's own samples of another seed are, and
+    model's samples (at alpha 0.05 they paid 14-16 % of samples at 50 works and under 1 % from
+    800 works: docs/BENCHMARKS.md); the model's own samples of another seed are, and
     exact copies still stand out of them."""
     pieces, _ = corpus
     model = mv.load_model()
@@ -189,7 +191,11 @@ def test_null_is_cached_by_content_and_reused(run, mv, null_pieces):
     )
     assert files[0].stat().st_mtime_ns == stamp
     first = shares.groupby("generation_id").first().p_value
-    assert again.groupby("generation_id").first().p_value.equals(first.loc[sorted(g for g, _ in gens[:20])])
+    assert (
+        again.groupby("generation_id")
+        .first()
+        .p_value.equals(first.loc[sorted(g for g, _ in gens[:20])])
+    )
     # Another null set (or damping, catalog, model) is another null, never the cached one.
     attribute_generations(
         mv.path, gens[:2], cache, policy=policy, seed=0, damping=3.0, null_items=null_pieces
@@ -206,7 +212,9 @@ def test_null_pieces_are_checked(mv, corpus, null_pieces, tmp_path):
             mv.path, gens, tmp_path, policy=policy, null_items=[*null_pieces[:2], pieces[7]]
         )
     with pytest.raises(ValueError, match="null piece 1 cannot be used: .*bos"):
-        attribute_generations(mv.path, gens, tmp_path, policy=policy, null_items=[null_pieces[0], [5, 6]])
+        attribute_generations(
+            mv.path, gens, tmp_path, policy=policy, null_items=[null_pieces[0], [5, 6]]
+        )
     with pytest.raises(ValueError, match="null set has 10 pieces.*alpha 0.05.*needs at least 19"):
         attribute_generations(mv.path, gens, tmp_path, policy=policy, null_items=null_pieces[:10])
     with pytest.raises(FileNotFoundError, match="null_tokens.parquet not found"):
@@ -238,7 +246,14 @@ def test_contract_alpha_flows_into_the_stored_shares(mv, corpus, null_pieces, tm
     gens += [(f"held-{i}", t) for i, t in enumerate(synthetic_pieces(12, seed=12))]
     with warehouse(settings.warehouse) as con:
         register_contract(
-            con, Contract("C1", "p1", version=2, top_k=4, shares_policy={"confidence": "pvalue", "alpha": 0.01})
+            con,
+            Contract(
+                "C1",
+                "p1",
+                version=2,
+                top_k=4,
+                shares_policy={"confidence": "pvalue", "alpha": 0.01},
+            ),
         )
         con.execute(
             "INSERT INTO ref.model_versions VALUES ('p1', ?, 'x', 'y', ?, now()::TIMESTAMP)",
