@@ -158,6 +158,25 @@ def test_a_null_of_the_models_own_samples_calibrates_its_generations(mv, corpus,
     assert (per_gen[per_gen.index.str.startswith("copy-")].p_value < 0.01).all()
 
 
+@pytest.mark.parametrize("method", ["similarity", "unlearning"])
+def test_the_pvalue_rule_works_with_every_method(method, mv, corpus, tmp_path):
+    """The null is scored by the contract's own method: its z scale is the method's."""
+    pieces, _ = corpus
+    model = mv.load_model()
+    gens = [(f"copy-{w:03d}", pieces[w]) for w in PLANTED[:2]]
+    gens += [("sample", sample_generations(model, 1, seed=5)[0])]
+    shares, _ = attribute_generations(
+        mv.path, gens, tmp_path, seed=0, method=method,
+        policy={"confidence": "pvalue", "alpha": 0.05},
+        method_params={"steps": 1, "fisher_samples": 8} if method == "unlearning" else {},
+        null_items=sample_generations(model, 40, seed=6),
+    )  # fmt: skip
+    per_gen = shares.groupby("generation_id").first()
+    assert json.loads(shares.params_json.iloc[0])["null"]["n"] == 40
+    assert (per_gen.loc[["copy-003", "copy-017"]].p_value <= 1 / 41).all(), per_gen
+    assert (per_gen.fallback == (per_gen.p_value > 0.05)).all()
+
+
 def test_fallback_follows_p_value_and_copies_are_paid_their_work(run):
     shares, per_gen, _, _, _ = run
     assert (per_gen.fallback == (per_gen.p_value > ALPHA)).all()
