@@ -256,6 +256,20 @@ def store_null_pieces(model_version_dir: Path, tokens: list[list[int]]) -> Path:
     return path
 
 
+def store_null_samples(model_version_dir: Path, n: int, seed: int = 1_000_003) -> Path:
+    """Sample n pieces from the stored model (fixed seed, never one of the generation seeds
+    the sandbox platform uses) and store those that are not a training work as its null set."""
+    from sandbox.gpt_eval import sample_generations  # gpt_eval imports this module
+
+    mv = load_model_version(model_version_dir)
+    trained = set(mv.manifest["token_sha256"])
+    with torch_threads(TRAIN_THREADS):
+        samples = sample_generations(mv.load_model(), n, seed=seed)
+    return store_null_pieces(
+        model_version_dir, [t for t in samples if token_sha256(t) not in trained]
+    )
+
+
 def train_model_version(
     tokens: list[list[int]],
     work_ids: list[str],
@@ -324,6 +338,13 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--n-layer", type=int, default=DEMO_CONFIG["n_layer"])
     ap.add_argument("--n-head", type=int, default=DEMO_CONFIG["n_head"])
     ap.add_argument("--n-embd", type=int, default=DEMO_CONFIG["n_embd"])
+    ap.add_argument(
+        "--null-samples",
+        type=int,
+        default=0,
+        help="store this many of the model's own samples as the null set of the calibrated "
+        'confidence rule (contracts with confidence "pvalue"; about 20/alpha)',
+    )
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
 
@@ -347,6 +368,8 @@ def main(argv: list[str] | None = None) -> None:
         seed=args.seed,
         n_checkpoints=args.n_checkpoints,
     )
+    if args.null_samples > 0:
+        store_null_samples(path, args.null_samples)
     print(path)
 
 

@@ -240,6 +240,23 @@ def test_null_pieces_are_checked(mv, corpus, null_pieces, tmp_path):
         attribute_generations(mv.path, gens, tmp_path, policy=policy)
 
 
+def test_sandbox_training_stores_the_models_own_samples_as_its_null(corpus, tmp_path):
+    from sandbox.gpt_adapter import load
+    from sandbox.train import main
+
+    pieces, ids = corpus
+    pd.DataFrame({"work_id": ids, "tokens": pieces}).to_parquet(tmp_path / "tokens.parquet")
+    tiny = ["--n-layer", "1", "--n-head", "2", "--n-embd", "32", "--steps", "20"]
+    main(["--tokens", str(tmp_path / "tokens.parquet"), "--out", str(tmp_path / "m"), *tiny,
+          "--null-samples", "30"])  # fmt: skip
+    (mv_dir,) = [p for p in (tmp_path / "m").iterdir() if not p.name.startswith(".")]
+    null = load(mv_dir).null_items()
+    assert 0 < len(null) <= 30 and all(t[0] == TOK.bos for t in null)
+    with pytest.raises(ValueError, match="null piece 1 is a training work"):
+        store_null_pieces(mv_dir, [null[0], pieces[4]])
+    assert load(mv_dir).null_items() == null  # the refused call left the stored set alone
+
+
 # -- through a contract into the warehouse ----------------------------------------------------
 
 
