@@ -5,6 +5,7 @@ found by entry point (attribution/registry.py). Never imports Airflow, nor any m
 DAG tasks call into this package, not the other way round.
 """
 
+from attribution.calibration import NullDistribution, null_distribution
 from attribution.pipeline import attribute_generations, make_attributor
 from attribution.protocol import ENTRY_POINT_GROUP, InvalidExample, ModelAdapter
 from attribution.registry import AdapterNotFound, load_adapter
@@ -19,6 +20,7 @@ __all__ = [
     "AudioEmbedder",
     "InvalidExample",
     "ModelAdapter",
+    "NullDistribution",
     "ScoreSummary",
     "SharesPolicy",
     "SimilarityAttributor",
@@ -28,6 +30,7 @@ __all__ = [
     "attribute_generations",
     "load_adapter",
     "make_attributor",
+    "null_distribution",
     "policy_shares",
     "scores_to_shares",
 ]

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from attribution.calibration import null_distribution
 from attribution.protocol import InvalidExample, ModelAdapter
 from attribution.registry import load_adapter
 from attribution.shares import SharesPolicy, policy_shares
@@ -67,6 +68,7 @@ SHARE_COLUMNS = [
     "run_id",
     "params_json",
     "confidence",  # the policy's confidence number for this generation
+    "p_value",  # rule "pvalue": the top z's p-value under the run's null; NaN for other rules
     "fallback",  # True: not confident enough, the whole generation went pro rata
 ]
 REJECT_COLUMNS = ["generation_id", "reason"]
@@ -119,6 +121,31 @@ def _training_examples(adapter: ModelAdapter, manifest: pd.DataFrame, items: lis
     return examples
 
 
+def _null_examples(adapter: ModelAdapter, manifest: pd.DataFrame, items: list | None) -> list:
+    """The pieces that copy nothing, for the "pvalue" rule: passed, else the adapter's
+    optional null_items(). A null piece that IS a training work would make the null claim
+    that copies are ordinary, so one whose hash the manifest lists is refused."""
+    if items is None:
+        stored = getattr(adapter, "null_items", None)
+        if not callable(stored):
+            raise ValueError(
+                'confidence rule "pvalue" needs pieces that copy nothing (the null set): pass '
+                f"null_items, or give adapter {getattr(adapter, 'name', type(adapter).__name__)!r} "
+                "a null_items() method (attribution/protocol.py)"
+            )
+        items = stored()
+    trained = set(manifest["content_sha256"])
+    examples = []
+    for i, raw in enumerate(items):
+        try:
+            if adapter.content_sha256(raw) in trained:
+                raise InvalidExample("it is a training work of the manifest")
+            examples.append(adapter.prepare(raw))
+        except InvalidExample as e:
+            raise ValueError(f"null piece {i} cannot be used: {e}") from e
+    return examples
+
+
 def attribute_generations(
     model_version_dir: Path,
     generations: list[tuple[str, Any]],
@@ -134,6 +161,7 @@ def attribute_generations(
     method: str = "trak",
     method_params: dict | None = None,
     adapter: ModelAdapter | None = None,
+    null_items: list | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Return (shares_df, rejected_df) for generations [(generation_id, raw output)].
 
@@ -152,6 +180,11 @@ def attribute_generations(
     if None, the adapter's training_items() (what the platform stored with the model
     version). Either way each must match the manifest's content hash. Training features are
     cached under cache_dir/<model_version>/, keyed by the examples' bytes, dtype and shape.
+
+    null_items: for the policy's "pvalue" rule, raw pieces that copy no training work (if
+    None, the adapter's null_items()). Their top z against this catalog is the null
+    distribution (attribution/calibration.py), cached next to the training features; each
+    generation's p-value is recorded in column p_value.
     """
     t0 = time.perf_counter()
     if method not in METHODS:
@@ -202,8 +235,18 @@ def attribute_generations(
         # Keep several times top_k examples: a work with more than one training example
         # then still has all of them summed.
         keep = max(64, 4 * policy.top_k)
+        null = None
         with torch_threads():
             attributor.cache(train)
+            if policy.confidence == "pvalue":
+                null = null_distribution(
+                    attributor,
+                    adapter,
+                    train,
+                    _null_examples(adapter, manifest, null_items),
+                    cache_dir=Path(cache_dir) / adapter.model_version,
+                )
+                null.check_alpha(policy.alpha)
             summaries = attributor.attribute_topk([x for _, x in accepted], k=keep)
         n_parts = len(adapter.checkpoints()) if method == "trak" else 1
         log.info(
@@ -221,10 +264,13 @@ def attribute_generations(
             "policy": policy.to_dict(),
             "adapter": f"{adapter.name}/{adapter.version}",
         }
+        if null is not None:  # what the p-values were computed against, for the audit
+            params["null"] = {"n": null.m, "key": null.key[:16]}
         params_json = json.dumps(params, sort_keys=True)
         work_ids = [str(w) for w in manifest["work_id"]]
         for (gid, _), summ in zip(accepted, summaries, strict=True):
-            share_rows, conf, fallback = policy_shares(summ, work_ids, policy)
+            share_rows, conf, fallback = policy_shares(summ, work_ids, policy, null)
+            p_value = null.p_value(conf) if null is not None else np.nan
             for rank, (wid, share, weight) in enumerate(share_rows, start=1):
                 residual = wid is None
                 rows.append(
@@ -240,6 +286,7 @@ def attribute_generations(
                         "run_id": run_id,
                         "params_json": params_json,
                         "confidence": float(conf),
+                        "p_value": float(p_value),
                         "fallback": bool(fallback),
                     }
                 )
@@ -249,6 +296,7 @@ def attribute_generations(
             "rank": "int64",
             "is_residual": "bool",
             "confidence": "float64",
+            "p_value": "float64",
             "fallback": "bool",
         }
     )

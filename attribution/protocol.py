@@ -44,6 +44,14 @@ Optional:
   token list, the default) or "audio" (the path of the catalog's rendered recording).
 * ``training_items()``: the raw training items the platform stored with the model version,
   for runs without the licensor's catalog (tests, benchmarks).
+* ``null_items()``: raw pieces that copy no training work and that the model never trained
+  on (a validation split, pieces written after the model was frozen), in the same form as
+  generations. Contracts with the calibrated confidence rule ("pvalue") need them: their
+  top-match z against the catalog is the null distribution a generation's p-value is read
+  from (attribution/calibration.py). Draw them like the generations (the model's own samples
+  of another seed are the simplest: benchmarks/calibration.py shows held-out pieces are not
+  the same thing). At least 1/alpha - 1 are needed; about 20 / alpha (2,000 for alpha 0.01)
+  keep the realised rate near alpha. A piece whose hash the manifest lists is refused.
 
 This module is import-light on purpose (no torch at import time): a platform's package can
 import it to type its adapter without paying for the engine.

@@ -26,7 +26,7 @@ import numpy as np
 
 SHARE_QUANTUM = Decimal("0.000000001")  # 1e-9
 
-CONFIDENCE_RULES = ("none", "zscore", "margin", "mass")
+CONFIDENCE_RULES = ("none", "zscore", "margin", "mass", "pvalue")
 
 
 @dataclass(frozen=True)
@@ -50,7 +50,18 @@ class SharesPolicy:
               also works with block-wise top-k scoring of a million-work catalog.
           "margin": top work weight / runner-up weight >= min_confidence.
           "mass": fraction of the positive score mass held by the top-k >= min_confidence.
+          "pvalue": the z of the top match (as "zscore") tested against an explicit null
+              distribution: the top-match z of pieces that copy no training work, scored by
+              the same attributor against the same catalog (attribution/calibration.py).
+              Confident when p <= alpha. min_confidence is not used.
           "none": always confident.
+    alpha: the significance level of "pvalue": the fraction of generations that copy
+        nothing which may still be paid by output share. The statistic is the MAXIMUM over
+        the catalog, and the null describes that maximum, so alpha already controls the
+        family-wise error over every work of the catalog (no Bonferroni on top: that would
+        count the n works twice). It is a rate per generation, deliberately not controlled
+        over the generations of a month: alpha is the share of ordinary generations a
+        contract accepts to pay by attribution.
     """
 
     output_share: float = 1.0
@@ -58,6 +69,7 @@ class SharesPolicy:
     min_share: float = 0.0
     confidence: str = "zscore"
     min_confidence: float = 5.0
+    alpha: float = 0.01
 
     def __post_init__(self) -> None:
         if not (0.0 <= float(self.output_share) <= 1.0):
@@ -72,6 +84,10 @@ class SharesPolicy:
             )
         if not math.isfinite(float(self.min_confidence)):
             raise ValueError("min_confidence must be finite")
+        if isinstance(self.alpha, bool) or not isinstance(self.alpha, int | float):
+            raise TypeError(f"alpha must be a number in (0, 1), got {self.alpha!r}")
+        if not (0.0 < float(self.alpha) < 1.0):  # NaN fails this too
+            raise ValueError(f"alpha must be in (0, 1) (a significance level), got {self.alpha}")
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -122,16 +138,22 @@ class ScoreSummary:
         )
 
 
+def top_z(summary: ScoreSummary) -> float:
+    """(top score - mean) / std over every training example; 0 when the scores are flat."""
+    if summary.std <= 0 or len(summary.top_scores) == 0:
+        return 0.0
+    return (float(summary.top_scores[0]) - summary.mean) / summary.std
+
+
 def confidence_of(summary: ScoreSummary, rule: str, weights: list[float], top_k: int) -> float:
-    """The number the policy's confidence rule compares with min_confidence."""
+    """The number the policy's confidence rule compares with min_confidence ("pvalue": the
+    top z that its null distribution turns into a p-value)."""
     if rule == "none":
         return math.inf
     if not weights:
         return 0.0
-    if rule == "zscore":
-        if summary.std <= 0:
-            return 0.0
-        return (float(summary.top_scores[0]) - summary.mean) / summary.std
+    if rule in ("zscore", "pvalue"):
+        return top_z(summary)
     if rule == "margin":
         if len(weights) < 2 or weights[1] <= 0:
             return math.inf
@@ -142,9 +164,15 @@ def confidence_of(summary: ScoreSummary, rule: str, weights: list[float], top_k:
 
 
 def policy_shares(
-    summary: ScoreSummary | np.ndarray, work_ids: list[str], policy: SharesPolicy
+    summary: ScoreSummary | np.ndarray,
+    work_ids: list[str],
+    policy: SharesPolicy,
+    null=None,
 ) -> tuple[list[tuple[str | None, Decimal, float]], float, bool]:
     """Rows (work_id, share, weight) then (None, residual, nan); plus confidence, fallback.
+
+    null: for the "pvalue" rule, the null distribution of the top z (anything with
+    ``p_value(z)``, e.g. attribution.calibration.NullDistribution); required by that rule.
 
     work_ids are per training example (len n); examples of one work are summed. With a
     streaming summary only the kept top examples are summed, which is exact whenever a
@@ -164,7 +192,13 @@ def policy_shares(
     weights = [v for _, v in ranked]
     conf = confidence_of(summary, policy.confidence, weights, policy.top_k)
     out_d = Decimal(str(policy.output_share))
-    fallback = not (conf >= policy.min_confidence) or out_d == 0 or not ranked
+    if policy.confidence == "pvalue":
+        if null is None:
+            raise ValueError('confidence rule "pvalue" needs a null distribution of the top z')
+        confident = null.p_value(conf) <= policy.alpha
+    else:
+        confident = conf >= policy.min_confidence
+    fallback = not confident or out_d == 0 or not ranked
     rows: list[tuple[str | None, Decimal, float]] = []
     if not fallback:
         chosen = ranked[: policy.top_k]

@@ -21,6 +21,7 @@ from sandbox.model_version import CheckpointSwitcher
 from sandbox.tokenizer import TokenizerError
 from sandbox.train import (
     ADAPTER_NAME,
+    NULL_TOKENS_FILE,
     TRAIN_TOKENS_FILE,
     ModelVersion,
     load_model_version,
@@ -91,6 +92,19 @@ class SandboxGPTAdapter:
         f = self.mv.path / TRAIN_TOKENS_FILE
         if not f.exists():
             raise FileNotFoundError(f"{f} not found: pass the training items explicitly")
+        return [[int(x) for x in t] for t in pd.read_parquet(f)["tokens"]]
+
+    def null_items(self) -> list[list[int]]:
+        """Held-out pieces the model never trained on (sandbox/train.py store_null_pieces):
+        the null set of the calibrated confidence rule."""
+        import pandas as pd
+
+        f = self.mv.path / NULL_TOKENS_FILE
+        if not f.exists():
+            raise FileNotFoundError(
+                f"{f} not found: store held-out pieces with sandbox.train.store_null_pieces "
+                "or pass null_items explicitly"
+            )
         return [[int(x) for x in t] for t in pd.read_parquet(f)["tokens"]]
 
     def vocabulary(self) -> list[str]:

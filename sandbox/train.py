@@ -47,6 +47,10 @@ log = logging.getLogger("sandbox.train")  # same name when run with -m
 # the same layout as the catalog's tokens.parquet), so attribution can run from this folder
 # alone. Not covered by model_sha256; the manifest's token_sha256 column vouches for it.
 TRAIN_TOKENS_FILE = "train_tokens.parquet"
+# Pieces that copy nothing, drawn like the generations (column tokens): the null set of the
+# calibrated confidence rule (attribution/calibration.py). The platform stores them beside
+# the model version (store_null_pieces); the adapter's null_items() serves them.
+NULL_TOKENS_FILE = "null_tokens.parquet"
 
 TRAIN_THREADS = 1  # part of what makes a model version reproducible: see torch_threads
 ADAPTER_NAME = "sandbox-gpt"  # sandbox/gpt_adapter.py, registered in pyproject.toml
@@ -228,6 +232,44 @@ def synthetic_pieces(
     return pieces
 
 
+def store_null_pieces(model_version_dir: Path, tokens: list[list[int]]) -> Path:
+    """Store pieces that copy nothing (none of them a training work) as the model version's
+    null set: best the model's own samples of a fixed seed (sandbox.gpt_eval.sample_generations),
+    which are drawn like its generations (docs/BENCHMARKS.md, "Calibrated confidence").
+
+    Written beside and renamed, so a reader never sees half a file."""
+    manifest = pq.read_table(Path(model_version_dir) / "manifest.parquet", columns=["token_sha256"])
+    trained = set(manifest.column("token_sha256").to_pylist())
+    for i, t in enumerate(tokens):
+        if token_sha256([int(x) for x in t]) in trained:
+            raise ValueError(f"null piece {i} is a training work of the model version")
+    path = Path(model_version_dir) / NULL_TOKENS_FILE
+    tmp = path.with_name(f".{path.name}.tmp")
+    pq.write_table(
+        pa.Table.from_pydict(
+            {"tokens": [[int(x) for x in t] for t in tokens]},
+            schema=pa.schema([("tokens", pa.list_(pa.int32()))]),
+        ),
+        tmp,
+    )
+    tmp.replace(path)
+    return path
+
+
+def store_null_samples(model_version_dir: Path, n: int, seed: int = 1_000_003) -> Path:
+    """Sample n pieces from the stored model (fixed seed, never one of the generation seeds
+    the sandbox platform uses) and store those that are not a training work as its null set."""
+    from sandbox.gpt_eval import sample_generations  # gpt_eval imports this module
+
+    mv = load_model_version(model_version_dir)
+    trained = set(mv.manifest["token_sha256"])
+    with torch_threads(TRAIN_THREADS):
+        samples = sample_generations(mv.load_model(), n, seed=seed)
+    return store_null_pieces(
+        model_version_dir, [t for t in samples if token_sha256(t) not in trained]
+    )
+
+
 def train_model_version(
     tokens: list[list[int]],
     work_ids: list[str],
@@ -296,6 +338,13 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--n-layer", type=int, default=DEMO_CONFIG["n_layer"])
     ap.add_argument("--n-head", type=int, default=DEMO_CONFIG["n_head"])
     ap.add_argument("--n-embd", type=int, default=DEMO_CONFIG["n_embd"])
+    ap.add_argument(
+        "--null-samples",
+        type=int,
+        default=0,
+        help="store this many of the model's own samples as the null set of the calibrated "
+        'confidence rule (contracts with confidence "pvalue"; about 20/alpha)',
+    )
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
 
@@ -319,6 +368,8 @@ def main(argv: list[str] | None = None) -> None:
         seed=args.seed,
         n_checkpoints=args.n_checkpoints,
     )
+    if args.null_samples > 0:
+        store_null_samples(path, args.null_samples)
     print(path)
 
 

@@ -289,6 +289,7 @@ def test_pipeline_selects_method_and_records_policy(method, mv, copies, tmp_path
         "min_share": 0.0,
         "confidence": "zscore",
         "min_confidence": 3.0,
+        "alpha": 0.01,  # used by confidence "pvalue" only; recorded with every policy
     }
     shares, rejected = attribute_generations(
         mv.path, gens, tmp_path, policy=policy, method=method, run_id="r", seed=0
