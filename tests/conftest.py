@@ -59,3 +59,16 @@ def kill_stages(tmp_path_factory):
     from kill_states import Stages
 
     return Stages(tmp_path_factory.mktemp("kill-stages"))
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """Tiny models gain nothing from intra-op threads, and on a busy 2-core machine a second
+    thread made training ~10x slower (measured). Restored so other modules are unaffected.
+    A module asks for it with pytestmark = pytest.mark.usefixtures("one_torch_thread")."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

@@ -28,12 +28,8 @@ from attribution.trak import TRAKAttributor
 VOCAB, SEQ = 24, 20
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_torch_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+# Tiny models: one intra-op thread for the whole module (conftest.one_torch_thread).
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 # -- two platform models, defined here only ------------------------------------------------

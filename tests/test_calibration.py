@@ -10,20 +10,16 @@ from decimal import Decimal
 import numpy as np
 import pandas as pd
 import pytest
-import torch
+from tiny_symbolic import tiny_corpus, tiny_model_version
 
 from attribution.calibration import NULL_FILE_PREFIX, NullDistribution
 from attribution.pipeline import attribute_generations
 from attribution.shares import ScoreSummary, SharesPolicy, policy_shares
 from sandbox.gpt_eval import sample_generations
-from sandbox.model import GPTConfig
 from sandbox.tokenizer import Tokenizer
 from sandbox.train import (
-    TINY_CONFIG,
-    load_model_version,
     store_null_pieces,
     synthetic_pieces,
-    train_model_version,
 )
 
 TOK = Tokenizer()
@@ -34,29 +30,18 @@ N_ORDINARY = 300
 ALPHA = 0.05
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_torch_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+# Tiny models: one intra-op thread for the whole module (conftest.one_torch_thread).
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")
 def corpus():
-    pieces = synthetic_pieces(N_WORKS, seed=1)
-    return pieces, [f"work-{i:03d}" for i in range(N_WORKS)]
+    return tiny_corpus(N_WORKS)
 
 
 @pytest.fixture(scope="module")
 def mv(tmp_path_factory, corpus):
-    pieces, ids = corpus
-    cfg = GPTConfig(vocab_size=TOK.vocab_size, block_size=TOK.max_len, **TINY_CONFIG)
-    d = train_model_version(
-        pieces, ids, tmp_path_factory.mktemp("m"), cfg, steps=300, batch_size=16, lr=3e-3,
-        seed=0, log_every=0,
-    )  # fmt: skip
-    return load_model_version(d)
+    return tiny_model_version(tmp_path_factory.mktemp("m"), *corpus)
 
 
 @pytest.fixture(scope="module")
