@@ -32,6 +32,22 @@ from sandbox.train import TINY_CONFIG, load_model_version, synthetic_pieces, tra
 STEPS, BATCH, LR = 300, 16, 3e-3
 
 
+# dattri, the baseline both side-by-side benchmarks run (attribution_vs_dattri, audio_attribution)
+DATTRI_VERSION = "0.3.0"
+INSTALL = (
+    ".venv/bin/pip install -e '.[dev,bench]' && "
+    f".venv/bin/pip install --no-deps dattri=={DATTRI_VERSION}"
+)
+
+
+def require_dattri() -> None:
+    try:
+        import dattri
+    except ImportError:
+        sys.exit(f"dattri is not installed; this benchmark needs it. Install with:\n  {INSTALL}")
+    if getattr(dattri, "__version__", DATTRI_VERSION) != DATTRI_VERSION:
+        print(f"warning: dattri {dattri.__version__}, measured with {DATTRI_VERSION}")
+
 def retrain_spec(seed: int, steps: int = STEPS) -> RetrainSpec:
     tok = Tokenizer()
     cfg = GPTConfig(vocab_size=tok.vocab_size, block_size=tok.max_len, **TINY_CONFIG)

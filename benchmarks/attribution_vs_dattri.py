@@ -73,6 +73,7 @@ from attribution_common import (
     build_seed,
     load_truth,
     per_generation_lds,
+    require_dattri,
     summarise,
 )
 
@@ -81,11 +82,6 @@ from sandbox.gpt_adapter import SandboxGPTAdapter
 from sandbox.model import PAD_ID
 from sandbox.train import load_model_version, pad_batch
 
-DATTRI_VERSION = "0.3.0"
-INSTALL = (
-    ".venv/bin/pip install -e '.[dev,bench]' && "
-    f".venv/bin/pip install --no-deps dattri=={DATTRI_VERSION}"
-)
 OURS = {
     "ours default (output layer exact, K-FAC-whitened Gram, 3 ckpts, p=2944)": {},
     "ours default, served ckpt only": {"served_only": True},
@@ -105,15 +101,6 @@ DATTRI = {  # label: (projection dim, served checkpoint only)
     "dattri p=1280, served ckpt only": (1280, True),
 }
 REFERENCE = "ours default (output layer exact, K-FAC-whitened Gram, 3 ckpts, p=2944)"
-
-
-def require_dattri() -> None:
-    try:
-        import dattri
-    except ImportError:
-        sys.exit(f"dattri is not installed; this benchmark needs it. Install with:\n  {INSTALL}")
-    if getattr(dattri, "__version__", DATTRI_VERSION) != DATTRI_VERSION:
-        print(f"warning: dattri {dattri.__version__}, measured with {DATTRI_VERSION}")
 
 
 def peak_rss_mib() -> float:

@@ -70,16 +70,12 @@ from attribution_common import (
     best_pair,
     boot_mean_ci,
     per_generation_lds,
+    require_dattri,
     summarise,
 )
 
 from attribution.evaluate import retrain_on_subsets, topk_removal
 
-DATTRI_VERSION = "0.3.0"
-INSTALL = (
-    ".venv/bin/pip install -e '.[dev,bench]' && "
-    f".venv/bin/pip install --no-deps dattri=={DATTRI_VERSION}"
-)
 TRANSFORMS = ("exact", "pitch_shift", "time_stretch", "noise")
 DEFAULT = "ours default"
 # Our TRAK rows: label -> TRAKAttributor keyword arguments (plus "measure", the adapter's
@@ -141,15 +137,6 @@ OURS_SETS = {
     },
 }
 OTHERS = ("unlearning", "similarity audio", "similarity hidden")
-
-
-def require_dattri() -> None:
-    try:
-        import dattri
-    except ImportError:
-        sys.exit(f"dattri is not installed; this benchmark needs it. Install with:\n  {INSTALL}")
-    if getattr(dattri, "__version__", DATTRI_VERSION) != DATTRI_VERSION:
-        print(f"warning: dattri {dattri.__version__}, measured with {DATTRI_VERSION}")
 
 
 # -- one seed: catalog, model, targets, LDS truth ---------------------------------------------
