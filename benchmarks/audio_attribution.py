@@ -547,11 +547,18 @@ def child(which: str, folder: Path, out_path: Path, args) -> None:
     logging.basicConfig(level=logging.WARNING)
     d = json.loads((folder / "data.json").read_text())
     res = run_ours(d, args) if which == "ours" else run_dattri(d, args)
-    out_path.write_bytes(pickle.dumps(res))
+    tmp = out_path.with_suffix(f".tmp{os.getpid()}")
+    tmp.write_bytes(pickle.dumps(res))
+    os.replace(tmp, out_path)  # a reused score file is always whole
 
 
 def run_child(which: str, folder: Path, args, argv: list[str]) -> dict:
     out = folder / f"scores-{which}-{args.ours}.pkl"
+    if out.exists() and out.stat().st_mtime > (folder / "data.json").stat().st_mtime:
+        # Scores of this seed folder already computed (a rerun, or children run side by side
+        # by hand to use both cores: the command above, with --child/--folder/--out).
+        print(f"  {which}: reusing {out}", flush=True)
+        return pickle.loads(out.read_bytes())
     cmd = [
         sys.executable,
         __file__,
