@@ -9,10 +9,11 @@ nothing reach this top z, against THIS catalog with THIS model and attributor?
 The null set: pieces that copy no training work and that the model never trained on, drawn
 like the generations they judge, prepared by the adapter and scored exactly like generations
 (same attributor, same cached training features, same ensemble). "Drawn like" matters: on the
-symbolic sandbox a null of the model's own samples (another seed) paid ordinary samples at
+symbolic reference model a null of the model's own samples (another seed) paid ordinary samples at
 alpha from 50 to 5,000 works, a null of held-out catalog-like pieces did not (too liberal at
 50 works, far too strict from 200: docs/BENCHMARKS.md). A memorised copy among the model's
-own samples only raises the null, so the rule errs towards pro rata, never towards paying. Their top z values are the null sample; a generation's
+own samples only raises the null, so the rule errs towards pro rata, never towards paying.
+Their top z values are the null sample; a generation's
 p-value is the usual permutation-test estimate (1 + #{null z >= z}) / (1 + m), valid (never
 smaller than the true tail probability in expectation) for exchangeable draws, and never 0.
 
