@@ -319,9 +319,11 @@ def make_attributor(method: str, adapter, cache_dir: Path | None = None, seed: i
     The names each method takes are METHOD_PARAMS[method]: TRAK's curvature is "kfac-gram",
     "kfac" or "gram", its layers "output" or "all"; similarity's embedder "hidden" or
     "symbolic". Keywords that belong to another method are ignored, so a DAG can pass one
-    dict of contract parameters.
+    dict of contract parameters. The adapter's ``method_defaults`` (attribution/protocol.py)
+    fill the parameters the contract leaves out.
     """
-    own = {k: v for k, v in kw.items() if k in METHOD_PARAMS.get(method, ())}
+    tuned = (getattr(adapter, "method_defaults", None) or {}).get(method, {})
+    own = {k: v for k, v in {**tuned, **kw}.items() if k in METHOD_PARAMS.get(method, ())}
     if method in ("trak", "unlearning"):
         missing = [
             m

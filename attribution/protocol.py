@@ -44,6 +44,11 @@ Optional:
   token list, the default) or "audio" (the path of the catalog's rendered recording).
 * ``training_items()``: the raw training items the platform stored with the model version,
   for runs without the licensor's catalog (tests, benchmarks).
+* ``method_defaults``: ``{method: {parameter: value}}``, the attribution parameters the
+  platform tuned for this model (for example TRAK's curvature and damping, chosen on held-out
+  retraining as benchmarks/audio_attribution.py does). A contract's own parameters override
+  them; the engine's defaults apply to the rest. Curvature and damping change meaning with
+  the model's size and loss, so one engine-wide default cannot suit every model.
 * ``null_items()``: raw pieces that copy no training work and that the model never trained
   on (a validation split, pieces written after the model was frozen), in the same form as
   generations. Contracts with the calibrated confidence rule ("pvalue") need them: their

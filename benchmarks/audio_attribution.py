@@ -84,6 +84,7 @@ OURS_SETS = {
     "main": {DEFAULT: {}},
     "tune": {
         DEFAULT: {},
+        "ours, engine default (kfac-gram, damping 10)": {},
         "ours, served ckpt only": {"served_only": True},
         "ours, damping 3": {"damping": 3.0},
         "ours, damping 30": {"damping": 30.0},
@@ -345,6 +346,7 @@ def _fwd_bwd(adapter, batch):
 
 
 def run_ours(d: dict, args) -> dict:
+    from attribution.pipeline import make_attributor
     from attribution.similarity import AudioEmbedder, HiddenStateEmbedder, SimilarityAttributor
     from attribution.trak import TRAKAttributor
     from attribution.unlearning import UnlearningAttributor
@@ -366,8 +368,13 @@ def run_ours(d: dict, args) -> dict:
             return adapter, SimilarityAttributor(emb)
         kw = dict(OURS_SETS[args.ours][label])
         adapter = load(Path(d["mv_dir"]), measure=kw.pop("measure", "loss"))
+        if label == DEFAULT:
+            # the product's path: the adapter's tuned method_defaults, as a contract that
+            # names only the method gets them
+            return adapter, make_attributor("trak", adapter, seed=d["seed"])
         if kw.pop("served_only", False):
             kw["checkpoints"] = adapter.checkpoints()[-1:]
+        # the other rows: the engine's own defaults plus the row's settings, nothing tuned
         return adapter, TRAKAttributor(adapter, seed=d["seed"], **kw)
 
     for label in [*OURS_SETS[args.ours], *OTHERS]:

@@ -11,7 +11,7 @@ import torch
 from tiny_symbolic import tiny_corpus, tiny_model_version
 
 from attribution.evaluate import recall_at_1
-from attribution.pipeline import attribute_generations
+from attribution.pipeline import attribute_generations, make_attributor
 from attribution.scoring import StreamingTopK, blockwise_topk
 from attribution.shares import ScoreSummary, SharesPolicy, policy_shares
 from attribution.similarity import HiddenStateEmbedder, SimilarityAttributor, SymbolicEmbedder
@@ -290,6 +290,22 @@ def test_pipeline_selects_method_and_records_policy(method, mv, copies, tmp_path
     assert again[["generation_id", "work_id", "share"]].equals(
         shares[["generation_id", "work_id", "share"]]
     )
+
+
+def test_adapter_method_defaults_fill_what_the_contract_leaves_out(mv):
+    adapter = SandboxGPTAdapter(mv)
+    engine = make_attributor("trak", adapter)
+    adapter.method_defaults = {"trak": {"curvature": "gram", "damping": 250.0, "nope": 1}}
+    tuned = make_attributor("trak", adapter)
+    assert (engine.curvature, engine.damping) == ("kfac-gram", 10.0)
+    assert (tuned.curvature, tuned.damping) == ("gram", 250.0)
+    # the contract's own parameter wins over the adapter's; the rest still comes from it
+    contract = make_attributor("trak", adapter, damping=3.0)
+    assert (contract.curvature, contract.damping) == ("gram", 3.0)
+    # another method's defaults are not read
+    assert make_attributor("unlearning", adapter).params() == make_attributor(
+        "unlearning", SandboxGPTAdapter(mv)
+    ).params()
 
 
 def test_pipeline_rejects_unknown_method(mv, copies, tmp_path):
