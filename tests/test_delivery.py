@@ -56,8 +56,8 @@ def smtp_env(monkeypatch, tmp_path):
 def _parse(body: str) -> dict:
     body = body.replace("\r\n", "\n")
     money = {k: Decimal(v) for k, v in re.findall(
-        r"^\s+(Earned in \S+|Paid out at the close|Balance carried forward):\s+(-?\d+\.\d+) USD$", body, re.M)}  # fmt: skip
-    files = dict(re.findall(r"^\s+(\S+)\s+sha256 ([0-9a-f]{64})$", body, re.M))
+        r"^\s+(Earned in \S+|Paid out at the close|Balance carried forward):\s+(-?\d+\.\d+) USD$", body, re.MULTILINE)}  # fmt: skip
+    files = dict(re.findall(r"^\s+(\S+)\s+sha256 ([0-9a-f]{64})$", body, re.MULTILINE))
     link = re.search(r"(https?://\S+)", body).group(1)
     return {"money": money, "files": files, "link": link}
 
@@ -186,7 +186,7 @@ def _cli_process(home: Path, argv: list[str], port: int, kill_after: str = "") -
     `kill_after` returns; its exit code."""
     env = os.environ | {"TRIBUTARY_HOME": str(home), "TRIBUTARY_SMTP_PORT": str(port),
                         "TRIBUTARY_DELIVERY_BACKOFF_S": "0.01", "PYTHONPATH": str(Path(__file__).parent)}  # fmt: skip
-    return subprocess.run([sys.executable, "-c", KILL_SCRIPT, str(home), kill_after, *argv], env=env,
+    return subprocess.run([sys.executable, "-c", KILL_SCRIPT, str(home), kill_after, *argv], env=env, check=False,
                           timeout=300, capture_output=True).returncode  # fmt: skip
 
 
