@@ -17,6 +17,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from provenance.cli import provenance_app
 from settlement import (
     audit,
     calculate,
@@ -51,6 +52,7 @@ app.add_typer(statements_app, name="statements")
 app.add_typer(splits_app, name="splits")
 app.add_typer(contacts_app, name="contacts")
 app.add_typer(deliveries_app, name="deliveries")
+app.add_typer(provenance_app, name="provenance")
 console = Console()
 
 USER_ERROR, FAILURE = 2, 1
