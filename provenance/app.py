@@ -111,9 +111,13 @@ def create_app(warehouse_path: Path, max_bytes: int = MAX_BYTES, static_dir: Pat
     limiter = RateLimiter()
     api_key = APIKeyHeader(name="X-API-Key", auto_error=False, description="tpk_... from `tributary provenance keys create`")
 
-    def client(presented: Annotated[str | None, Depends(api_key)]) -> dict:
+    def db():
+        # one short read-only connection per request, shared by the key check and the lookup
         with warehouse(warehouse_path, read_only=True) as con:
-            row = keys.check(con, presented)
+            yield con
+
+    def client(presented: Annotated[str | None, Depends(api_key)], con: Annotated[object, Depends(db)]) -> dict:
+        row = keys.check(con, presented)
         if row is None:
             raise HTTPException(401, "missing, unknown or revoked API key (header X-API-Key)")
         wait = limiter.take(row["key_id"], row["rate_per_minute"])
@@ -138,10 +142,10 @@ def create_app(warehouse_path: Path, max_bytes: int = MAX_BYTES, static_dir: Pat
     def check_sha256(
         sha256: Annotated[str, PathParam(pattern="^[0-9a-fA-F]{64}$", description="the file's sha256, 64 hex digits")],
         _client: Annotated[dict, Depends(client)],
+        con: Annotated[object, Depends(db)],
     ) -> dict:
         """Exact match of a file's sha256 against every logged audio generation."""
-        with warehouse(warehouse_path, read_only=True) as con:
-            return lookup.by_sha256(con, sha256.lower())
+        return lookup.by_sha256(con, sha256.lower())
 
     @app.post("/v1/checks/file", response_model=CheckResult,
               responses=ERRORS | {400: {"model": Error, "description": "not an audio or MIDI file we can read"},
@@ -149,6 +153,7 @@ def create_app(warehouse_path: Path, max_bytes: int = MAX_BYTES, static_dir: Pat
     def check_file(
         file: Annotated[UploadFile, File(description="an audio file (WAV, FLAC, OGG, AIFF, ...) or a MIDI file")],
         _client: Annotated[dict, Depends(client)],
+        con: Annotated[object, Depends(db)],
     ) -> dict:
         """Exact sha256, then fingerprint: MIDI melody n-grams or audio landmarks."""
         data = file.file.read(max_bytes + 1)
@@ -157,8 +162,7 @@ def create_app(warehouse_path: Path, max_bytes: int = MAX_BYTES, static_dir: Pat
         if not data:
             raise HTTPException(400, "the file is empty")
         try:
-            with warehouse(warehouse_path, read_only=True) as con:
-                return lookup.by_file(con, data, file.filename or "")
+            return lookup.by_file(con, data, file.filename or "")
         except fingerprint.FingerprintError as err:
             raise HTTPException(400, f"{file.filename or 'file'} (sha256 {hashlib.sha256(data).hexdigest()}): {err}") from None
 
