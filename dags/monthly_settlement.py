@@ -85,6 +85,16 @@ def monthly_settlement():
         LOG.info("%s", out["summary"])
         return out
 
+    # Holders' monitoring rules on the month just calculated: alerts stored once and mailed;
+    # nothing downstream waits on it, and a mail problem is recorded, not raised.
+    @task(multiple_outputs=False, retries=0, pool=WAREHOUSE_POOL)
+    def holder_alerts(calculation: dict) -> dict:
+        from settlement import alerts, messages
+
+        result = alerts.evaluate(settings().warehouse, calculation["period"])
+        LOG.info("holder alerts: %s", result)
+        return messages.plain(result)
+
     @task(multiple_outputs=False, pool=WAREHOUSE_POOL)
     def draft_statements(calculation: dict) -> dict:
         from settlement import messages, statements
@@ -128,6 +138,7 @@ def monthly_settlement():
     calculation = calculate_period(p)
     month_inputs_complete(p) >> calculation
     draft_statements(calculation) >> approval
+    holder_alerts(calculation)
     final_statements(close_period(p, approval.output))
 
 

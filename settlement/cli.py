@@ -28,7 +28,7 @@ from settlement import (
     splits,
     statements,
 )
-from settlement.cli_delivery import contacts_app, deliveries_app
+from settlement.cli_delivery import alerts_app, contacts_app, deliveries_app
 from settlement.config import Settings
 from settlement.reference import register_fx_rate, register_platform
 from settlement.warehouse import WarehouseError, query, warehouse
@@ -52,6 +52,7 @@ app.add_typer(statements_app, name="statements")
 app.add_typer(splits_app, name="splits")
 app.add_typer(contacts_app, name="contacts")
 app.add_typer(deliveries_app, name="deliveries")
+app.add_typer(alerts_app, name="alerts")
 app.add_typer(provenance_app, name="provenance")
 console = Console()
 

@@ -119,7 +119,24 @@ class Mail:
     files_sha256: str
 
 
+def _compose_alert(row: dict, s: DeliverySettings) -> Mail:
+    period, name = row["period"], " ".join(row["holder_name"].split())
+    kind = row["alert_kind"].replace("_", " ")
+    lines = [f"Dear {name},", "", f"a monitoring rule you set raised an alert for {period} ({kind}):", "",
+             f"  {row['alert_detail']}", "", f"Your alerts in the portal: {s.portal_url}/alerts", "",
+             f"Delivery id: {row['delivery_id']}", "-- Tributary"]  # fmt: skip
+    msg = EmailMessage()
+    msg["Subject"] = f"Tributary alert ({kind}) for {name}: {row['alert_subject']}"
+    msg["From"], msg["To"] = s.sender, row["email"]
+    msg["Message-ID"] = f"<{row['delivery_id']}@tributary>"
+    msg["X-Tributary-Delivery"] = row["delivery_id"]
+    msg.set_content("\n".join(lines) + "\n")
+    return Mail(row["delivery_id"], row["email"], msg, "", "")
+
+
 def _compose(row: dict, balances: list[dict], files: list[dict], s: DeliverySettings) -> Mail:
+    if row.get("kind") == "alert":
+        return _compose_alert(row, s)
     period, name = row["period"], " ".join(row["holder_name"].split())  # a header holds one line
     lines = [
         f"Dear {name},",
@@ -227,7 +244,7 @@ def send_due(warehouse_path: Path, period: str | None, settings: DeliverySetting
     if statements_root is not None:
         from settlement import statements  # statements imports the finance report, which reads us
 
-        for p in sorted(cache):
+        for p in sorted({m["period"] for m in due if m["kind"] == "statement"}):  # alerts are not in it
             statements.refresh_finance_report(warehouse_path, statements_root, p)
     return {"run_id": run_id, "mails": len(mails), **counts}
 

@@ -46,7 +46,7 @@ def gather(con, period: str, period_start) -> dict:
         "adjustments": query(con, "marts/finance_adjustments", {"period": period})
         if "settlement.adjustments" in tables else None,
         "quarantine": query(con, "marts/finance_quarantine", {"period": period}),
-        "deliveries": query(con, "marts/deliveries", {"period": period})
+        "deliveries": [d for d in query(con, "marts/deliveries", {"period": period}) if d["kind"] == "statement"]
         if "settlement.deliveries" in tables else None,
     }  # fmt: skip
 

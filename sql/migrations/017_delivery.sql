@@ -1,4 +1,5 @@
--- Statement delivery (issue 17): who receives a holder's statements, and every mail sent.
+-- Statement delivery and holder alerts (issue 17): who receives a holder's mails, every mail
+-- sent, and the monitoring rules and alerts those mails tell about.
 --
 -- A delivery is one statement email of one period to one contact. Its id is the idempotency
 -- key: sha256(period | holder | email), sent as the mail's Message-ID, so a mail resent after
@@ -23,7 +24,8 @@ CREATE TABLE IF NOT EXISTS settlement.deliveries (
     attempts         INTEGER NOT NULL DEFAULT 0,
     last_error       VARCHAR,
     sent_at          TIMESTAMP,
-    UNIQUE (period, rights_holder_id, email)
+    kind             VARCHAR NOT NULL DEFAULT 'statement' CHECK (kind IN ('statement', 'alert')),
+    alert_id         VARCHAR  -- kind 'alert': the alert this mail tells about
 );
 
 CREATE TABLE IF NOT EXISTS settlement.delivery_attempts (
@@ -46,4 +48,32 @@ CREATE TABLE IF NOT EXISTS settlement.delivery_attempts (
 CREATE TABLE IF NOT EXISTS settlement.final_statements (
     period      VARCHAR PRIMARY KEY,
     recorded_at TIMESTAMP NOT NULL
+);
+
+-- Monitoring rules a holder sets (tributary alerts add), evaluated per period after
+-- attribution/calculation (tributary alerts evaluate; the monthly_settlement DAG):
+--   share_jump:   a work's share of the period's generations is >= threshold x the previous
+--                 period's (and it drew on at least min_generations generations);
+--   near_copy:    a generation in which one of the holder's works holds >= threshold of the
+--                 whole generation (attribution was confident enough to pay it output royalty);
+--   new_platform: a platform draws on the holder's catalog for the first time.
+CREATE TABLE IF NOT EXISTS ref.alert_rules (
+    rule_id          VARCHAR PRIMARY KEY,
+    rights_holder_id VARCHAR NOT NULL,
+    kind             VARCHAR NOT NULL CHECK (kind IN ('share_jump', 'near_copy', 'new_platform')),
+    threshold        DECIMAL(18, 6) NOT NULL,
+    min_generations  INTEGER NOT NULL DEFAULT 1,
+    created_at       TIMESTAMP NOT NULL
+);
+
+-- An alert is raised once: its id is sha256(rule | period | subject).
+CREATE TABLE IF NOT EXISTS settlement.alerts (
+    alert_id         VARCHAR PRIMARY KEY,
+    rule_id          VARCHAR NOT NULL,
+    rights_holder_id VARCHAR NOT NULL,
+    kind             VARCHAR NOT NULL,
+    period           VARCHAR NOT NULL,
+    subject          VARCHAR NOT NULL,  -- the work, generation or platform it is about
+    detail           VARCHAR NOT NULL,
+    raised_at        TIMESTAMP NOT NULL
 );
