@@ -28,7 +28,7 @@ import os
 import smtplib
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from decimal import Decimal
 from email.message import EmailMessage
@@ -240,7 +240,12 @@ def send_due(warehouse_path: Path, period: str | None, settings: DeliverySetting
                                   [f for f in files if f["rights_holder_id"] == row["rights_holder_id"]], s))  # fmt: skip
     counts = {"sent": 0, "bounced": 0, "failed": 0, "pending": 0}
     for mail in mails:
-        counts[_deliver_one(warehouse_path, mail, s, run_id)] += 1
+        status = _deliver_one(warehouse_path, mail, s, run_id)
+        counts[status] += 1
+        if status == "failed" and s.attempts > 1:
+            # the server stayed unreachable through every retry: the rest get one attempt each
+            # (recorded failed for `deliveries retry`), not a full backoff each
+            s = replace(s, attempts=1)
     if statements_root is not None:
         from settlement import statements  # statements imports the finance report, which reads us
 

@@ -110,10 +110,13 @@ def test_smtp_stopped_mid_run_retries_records_failures_and_close_completes(tmp_p
     assert len(first) == 1
     rows = delivery.deliveries(db, PERIOD)
     failed = [r for r in rows if r["status"] == "failed"]
-    assert len(failed) == 3 and all(r["attempts"] == 3 and "ConnectionRefused" in r["last_error"] for r in failed)
+    # the first failure retried with backoff (3 attempts); the server being down, the others
+    # were tried once each in this run
+    assert len(failed) == 3 and all("ConnectionRefused" in r["last_error"] for r in failed)
+    assert sorted(r["attempts"] for r in failed) == [1, 1, 3]
     with warehouse(db, read_only=True) as con:
         attempts = query(con, "marts/delivery_attempt_log", {"period": PERIOD})
-    assert sorted(a["outcome"] for a in attempts) == ["deferred"] * 9 + ["sent"]
+    assert sorted(a["outcome"] for a in attempts) == ["deferred"] * 5 + ["sent"]
     assert all(a["finished_at"] is not None for a in attempts)
     # the finance report says what was not delivered, and its recorded hash matches the file
     report = (out / PERIOD / f"finance_report_{PERIOD}.html").read_text()
