@@ -249,7 +249,12 @@ def send_due(warehouse_path: Path, period: str | None, settings: DeliverySetting
     if statements_root is not None:
         from settlement import statements  # statements imports the finance report, which reads us
 
-        for p in sorted({m["period"] for m in due if m["kind"] == "statement"}):  # alerts are not in it
+        # Every period with statement mails, not only those sent now: a run killed between
+        # recording its mails and rewriting the report leaves nothing due, and the rerun must
+        # still rewrite it (alerts are not in the finance report).
+        with warehouse(warehouse_path) as con:
+            periods = {d["period"] for d in query(con, "marts/deliveries", {"period": period}) if d["kind"] == "statement"}
+        for p in sorted(periods):
             statements.refresh_finance_report(warehouse_path, statements_root, p)
     return {"run_id": run_id, "mails": len(mails), **counts}
 

@@ -4,6 +4,7 @@ after some mails (a mail server going down mid-run)."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import socket
 from email import message_from_bytes
@@ -18,13 +19,15 @@ def free_port() -> int:
 class Mailbox:
     """A real SMTP server on loopback (aiosmtpd); every message it accepts is kept."""
 
-    def __init__(self, port: int | None = None, refuse: set[str] = frozenset(), stop_after: int | None = None):
+    def __init__(self, port: int | None = None, refuse: set[str] = frozenset(), stop_after: int | None = None,
+                 delay_s: float = 0.0):
         from aiosmtpd.controller import Controller
 
         self.messages: list[dict] = []
         self.port = port or free_port()
         self.refuse = {a.lower() for a in refuse}
         self.stop_after = stop_after
+        self.delay_s = delay_s  # per mail: a slower server, so kills land mid-conversation
         self.controller = Controller(self, hostname="127.0.0.1", port=self.port)
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):  # aiosmtpd hook
@@ -34,6 +37,8 @@ class Mailbox:
         return "250 OK"
 
     async def handle_DATA(self, server, session, envelope):  # aiosmtpd's handler hook
+        if self.delay_s:
+            await asyncio.sleep(self.delay_s)
         msg = message_from_bytes(envelope.content)
         body = "".join(
             part.get_payload(decode=True).decode("utf-8", "replace")

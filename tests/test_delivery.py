@@ -8,8 +8,6 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-import subprocess
-import sys
 from decimal import Decimal
 from pathlib import Path
 
@@ -181,16 +179,12 @@ def test_month_not_closed_is_not_delivered(tmp_path, smtp_env):
 
 # --- kill -9 ---------------------------------------------------------------------------------
 
-KILL_SCRIPT = "import sys, killing; killing.command(sys.argv[1], sys.argv[3:], sys.argv[2] or None)"
-
-
-def _cli_process(home: Path, argv: list[str], port: int, kill_after: str = "") -> int:
-    """The real CLI in its own process (tests/killing.command), SIGKILLed right after
-    `kill_after` returns; its exit code."""
-    env = os.environ | {"TRIBUTARY_HOME": str(home), "TRIBUTARY_SMTP_PORT": str(port),
-                        "TRIBUTARY_DELIVERY_BACKOFF_S": "0.01", "PYTHONPATH": str(Path(__file__).parent)}  # fmt: skip
-    return subprocess.run([sys.executable, "-c", KILL_SCRIPT, str(home), kill_after, *argv], env=env, check=False,
-                          timeout=300, capture_output=True).returncode  # fmt: skip
+def _files_match_records(db: Path, root: Path) -> bool:
+    """Every recorded statement and period file (the finance report included) has its sha256 on
+    disk: what `statements verify` would find stale after a kill, checked without re-rendering."""
+    with warehouse(db, read_only=True) as con:
+        files = query(con, "marts/statement_files_recorded", {"period": PERIOD})
+    return bool(files) and all(_sha(root / f["path"]) == f["sha256"] for f in files)
 
 
 @pytest.mark.parametrize("step", [
@@ -200,14 +194,16 @@ def _cli_process(home: Path, argv: list[str], port: int, kill_after: str = "") -
     "settlement.statements:refresh_finance_report",  # every mail sent, the report's hash stale
 ])  # fmt: skip
 def test_close_killed_while_delivering_never_doubles_a_recorded_mail(tmp_path, smtp_env, step):
+    from killing import run, run_killed_after
+
     _approved_month(tmp_path)
-    close = ["period", "close", PERIOD, "--by", "bob"]
+    close, env = ["period", "close", PERIOD, "--by", "bob"], {"TRIBUTARY_SMTP_PORT": str(smtp_env)}
     with Mailbox(port=smtp_env) as box:
-        assert _cli_process(tmp_path, close, smtp_env, kill_after=step) == -9
+        run_killed_after(tmp_path, close, step, env=env)
         after_kill = list(box.messages)
         db = tmp_path / "warehouse.duckdb"
         sent_before = {r["delivery_id"] for r in delivery.deliveries(db, PERIOD) if r["status"] == "sent"}
-        assert _cli_process(tmp_path, close, smtp_env) == 0  # the rerun finishes the delivery
+        run(tmp_path, close, env=env)  # the rerun finishes the delivery
         rerun = box.messages[len(after_kill):]
     rows = delivery.deliveries(db, PERIOD)
     assert sorted(r["email"] for r in rows) == sorted(e for _, e in CONTACTS)
@@ -219,3 +215,51 @@ def test_close_killed_while_delivering_never_doubles_a_recorded_mail(tmp_path, s
     # at-least-once: only the mail whose 250 was not yet recorded is sent twice, same Message-ID
     assert len(ids) == len(CONTACTS) + (step == "settlement.delivery:_send")
     assert statements.verify_statements(db, tmp_path / "statements", PERIOD)["ok"]
+    assert _files_match_records(db, tmp_path / "statements")
+
+
+def test_deliveries_send_killed_at_many_instants(tmp_path, smtp_env):
+    """`deliveries send` killed at N evenly spread instants of an uninterrupted run (real
+    processes from tests/killing.py's forkserver, SIGKILL), then run again: every contact's mail
+    is recorded sent; no mail recorded sent before the kill arrives again; at most the one mail
+    in flight arrives twice, with the same Message-ID."""
+    from killing import fresh, rmtree, run, start
+
+    state = tmp_path / "state"
+    state.mkdir()
+    db = _approved_month(state)
+    for i in range(12):  # more contacts: a longer run to kill inside
+        delivery.add_contact(db, f"RH0{i % 3}", f"extra{i}@holders.example")
+    close_period(db, PERIOD, by="bob", snapshots=state / "snap")  # closed, nothing mailed yet
+    statements.build_statements(db, state / "statements", PERIOD)
+    argv, env = ["deliveries", "send", PERIOD], {"TRIBUTARY_SMTP_PORT": str(smtp_env)}
+    n = int(os.environ.get("TRIBUTARY_KILL_INSTANTS", "20"))
+    killed = 0
+    with Mailbox(port=smtp_env, delay_s=0.03) as box:
+        home = fresh(state, tmp_path / "reference")
+        duration = run(home, argv, env=env)
+        expected = {r["delivery_id"] for r in delivery.deliveries(home / "warehouse.duckdb", PERIOD)}
+        assert len(expected) == len(CONTACTS) + 12 and len(box.messages) == len(expected)
+        rmtree(home)
+        for i in range(n):
+            home = fresh(state, tmp_path / f"kill-{i}")
+            db_i, first = home / "warehouse.duckdb", len(box.messages)
+            proc = start(home, argv, env=env)
+            proc.join(duration * (i + 0.5) / n)
+            if proc.is_alive():
+                os.kill(proc.pid, 9)
+                killed += 1
+            proc.join(60)
+            recorded = {r["delivery_id"] for r in delivery.deliveries(db_i, PERIOD) if r["status"] == "sent"}
+            before_rerun = len(box.messages)
+            run(home, argv, env=env)
+            rows = delivery.deliveries(db_i, PERIOD)
+            assert {r["delivery_id"] for r in rows} == expected and {r["status"] for r in rows} == {"sent"}, i
+            again = [m["message_id"] for m in box.messages[before_rerun:]]
+            assert not set(again) & {f"<{d}@tributary>" for d in recorded}, i
+            got = [m["message_id"] for m in box.messages[first:]]
+            assert set(got) == {f"<{d}@tributary>" for d in expected}, i
+            assert len(got) - len(expected) <= 1, (i, len(got))  # only the mail in flight, twice
+            assert _files_match_records(db_i, home / "statements"), i
+            rmtree(home)
+    assert killed >= n // 2, f"only {killed} of {n} runs were still going at their instant"
