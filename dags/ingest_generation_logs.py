@@ -81,9 +81,10 @@ def ingest_generation_logs():
         LOG.info("%s", messages.ingest_line(result, start, end))
         return messages.plain(result)
 
-    # Content fingerprints of what just landed, for the provenance check API (provenance/):
-    # whatever landed, even if one platform's pull failed; crash-safe and incremental.
-    @task(trigger_rule="all_done", pool=WAREHOUSE_POOL)
+    # Content fingerprints of what just landed, for the provenance check API (provenance/).
+    # Incremental: after a failed pull it waits for the next good run (a leaf that ran anyway
+    # would mark a failed ingest run successful), or `tributary provenance index`.
+    @task(multiple_outputs=False, pool=WAREHOUSE_POOL)
     def fingerprint_new_generations(_pulled) -> dict:
         from provenance import index
 
