@@ -81,7 +81,19 @@ def ingest_generation_logs():
         LOG.info("%s", messages.ingest_line(result, start, end))
         return messages.plain(result)
 
-    pull_window.expand(platform=list_platforms())
+    # Content fingerprints of what just landed, for the provenance check API (provenance/).
+    # Incremental: after a failed pull it waits for the next good run (a leaf that ran anyway
+    # would mark a failed ingest run successful), or `tributary provenance index`.
+    @task(multiple_outputs=False, pool=WAREHOUSE_POOL)
+    def fingerprint_new_generations(_pulled) -> dict:
+        from provenance import index
+
+        s = settings()
+        result = index.index(s.warehouse, s.lake)
+        LOG.info("provenance fingerprints: %s", result)
+        return result
+
+    fingerprint_new_generations(pull_window.expand(platform=list_platforms()))
 
 
 ingest_generation_logs()

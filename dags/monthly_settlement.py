@@ -85,6 +85,16 @@ def monthly_settlement():
         LOG.info("%s", out["summary"])
         return out
 
+    # Holders' monitoring rules on the month just calculated: alerts stored once and mailed;
+    # nothing downstream waits on it, and a mail problem is recorded, not raised.
+    @task(multiple_outputs=False, retries=0, pool=WAREHOUSE_POOL)
+    def holder_alerts(calculation: dict) -> dict:
+        from settlement import alerts, messages
+
+        result = alerts.evaluate(settings().warehouse, calculation["period"])
+        LOG.info("holder alerts: %s", result)
+        return messages.plain(result)
+
     @task(multiple_outputs=False, pool=WAREHOUSE_POOL)
     def draft_statements(calculation: dict) -> dict:
         from settlement import messages, statements
@@ -107,8 +117,12 @@ def monthly_settlement():
         from settlement import lifecycle, messages
 
         s = settings()
-        closed = lifecycle.close_period(s.warehouse, period, by="monthly_settlement", snapshots=s.home / "snapshots")
+        # deliver_to: the final statements are written and each holder contact is mailed; a mail
+        # problem is recorded (finance report, `tributary deliveries list`), never fails the close
+        closed = lifecycle.close_period(s.warehouse, period, by="monthly_settlement", snapshots=s.home / "snapshots",
+                                        deliver_to=s.statements)
         LOG.info("%s", messages.close_line(closed, s.warehouse))
+        LOG.info("statement mails: %s", closed.get("deliveries"))
         return messages.plain(closed)
 
     @task(multiple_outputs=False, pool=WAREHOUSE_POOL, outlets=[STATEMENTS])
@@ -124,6 +138,7 @@ def monthly_settlement():
     calculation = calculate_period(p)
     month_inputs_complete(p) >> calculation
     draft_statements(calculation) >> approval
+    holder_alerts(calculation)
     final_statements(close_period(p, approval.output))
 
 

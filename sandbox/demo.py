@@ -17,6 +17,7 @@ import argparse
 import json
 import logging
 import os
+import re
 import secrets
 import sys
 import time
@@ -192,6 +193,22 @@ def load_dags() -> dict:
 
 
 def register(home: Path, cfg: DemoConfig) -> None:
+    from settlement.warehouse import warehouse
+
+    _register(home, cfg)
+    # Every holder gets a statement contact (synthetic, like the rights), so the close mails them.
+    from settlement import delivery
+    from settlement.warehouse import query
+
+    with warehouse(home / "warehouse.duckdb") as con:
+        holders = [r["rights_holder_id"] for r in query(con, "marts/catalog_holder_ids")]
+    for holder in holders:
+        local = re.sub(r"[^a-z0-9]+", "-", holder.lower()).strip("-") or "holder"
+        delivery.add_contact(home / "warehouse.duckdb", holder, f"statements@{local}.holders.tributary.test",
+                             name=f"Royalties team {holder}")  # fmt: skip
+
+
+def _register(home: Path, cfg: DemoConfig) -> None:
     from settlement.reference import Contract, import_catalog, register_contract, register_platform
     from settlement.warehouse import warehouse
 
@@ -237,6 +254,7 @@ def run_month(
     """Start the platform, run the three DAGs for the period, stop the platform.
 
     `repull_days`: days whose months are ingested again first (late deliveries)."""
+    from sandbox.mailsink import mail_sink
     from sandbox.server import SandboxServer
 
     register(home, cfg)
@@ -263,7 +281,8 @@ def run_month(
         run_dag(dags["attribute"])
         timings["attribute_s"] = time.perf_counter() - t0
     t0 = time.perf_counter()
-    settle_month(cfg.period, approver_name, dags["settle"])
+    with mail_sink(home):  # the close mails every holder contact (TRIBUTARY_HOME/outbox/)
+        settle_month(cfg.period, approver_name, dags["settle"])
     timings["settle_s"] = time.perf_counter() - t0
     return timings
 

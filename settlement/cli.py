@@ -17,6 +17,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from provenance.cli import provenance_app
 from settlement import (
     audit,
     calculate,
@@ -27,6 +28,7 @@ from settlement import (
     splits,
     statements,
 )
+from settlement.cli_delivery import alerts_app, contacts_app, deliveries_app
 from settlement.config import Settings
 from settlement.reference import register_fx_rate, register_platform
 from settlement.warehouse import WarehouseError, query, warehouse
@@ -48,6 +50,10 @@ app.add_typer(catalog_app, name="catalog")
 app.add_typer(fx_app, name="fx")
 app.add_typer(statements_app, name="statements")
 app.add_typer(splits_app, name="splits")
+app.add_typer(contacts_app, name="contacts")
+app.add_typer(deliveries_app, name="deliveries")
+app.add_typer(alerts_app, name="alerts")
+app.add_typer(provenance_app, name="provenance")
 console = Console()
 
 USER_ERROR, FAILURE = 2, 1
@@ -226,10 +232,15 @@ def period_close(period: Annotated[str, typer.Argument(callback=_period)], by: s
     s = _settings()
     try:
         with console.status(f"closing {period}: payouts, carry-forward, snapshot"):
-            result = lifecycle.close_period(s.warehouse, period, by=by, snapshots=s.home / "snapshots")
+            result = lifecycle.close_period(s.warehouse, period, by=by, snapshots=s.home / "snapshots",
+                                            deliver_to=s.statements)  # fmt: skip
     except lifecycle.LifecycleError as exc:
         _fail(str(exc), USER_ERROR)
     console.print_json(json.dumps(result, default=str))
+    sent = result.get("deliveries", {})
+    if sent.get("error") or sent.get("failed") or sent.get("bounced"):  # the close stands; say so
+        console.print("[yellow]warning:[/yellow] some statement mails were not delivered; the period is "
+                      "closed. See `tributary deliveries list` and run `tributary deliveries retry`.")
 
 
 @period_app.command("waive-order")

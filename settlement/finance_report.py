@@ -46,6 +46,8 @@ def gather(con, period: str, period_start) -> dict:
         "adjustments": query(con, "marts/finance_adjustments", {"period": period})
         if "settlement.adjustments" in tables else None,
         "quarantine": query(con, "marts/finance_quarantine", {"period": period}),
+        "deliveries": [d for d in query(con, "marts/deliveries", {"period": period}) if d["kind"] == "statement"]
+        if "settlement.deliveries" in tables else None,
     }  # fmt: skip
 
 
@@ -84,6 +86,9 @@ def _csv(data: dict, period: str, statements: int) -> bytes:
     for c in data["closes"] or []:
         rows.append(["close", f"closed by {c['closed_by']} at {_fmt(c['closed_at'])}", "", "", c["run_id"]])
     rows.append(["statements", "holders with a statement", "", "holders", statements])
+    for d in data.get("deliveries") or []:  # statement mails (settlement/delivery.py)
+        rows.append(["delivery", f"{d['status']}: {d['email']} ({d['attempts']} attempts)"
+                     + (f": {d['last_error']}" if d["last_error"] else ""), d["rights_holder_id"], "mail", d["status"]])  # fmt: skip
     return cells.csv_bytes(CSV_COLUMNS, [[_fmt(v) if not isinstance(v, (int, Decimal)) else v for v in row]
                                          for row in rows])  # fmt: skip
 
@@ -157,6 +162,23 @@ def _html(data: dict, period: str, statements: int) -> bytes:
         _table(["calculation run", "closed by", "closed at (UTC)", "snapshot", "snapshot sha256"], [list(c.values()) for c in data["closes"]])
         if data["closes"] else "<p class=muted>Not closed yet.</p>",
         f"<p class=muted>{statements} rights holder statements in this period.</p>",
+        "<h2>Statement delivery</h2>",
+        _deliveries_html(data.get("deliveries")),
         "</body></html>",
     ]  # fmt: skip
     return ("\n".join(parts) + "\n").encode()
+
+
+def _deliveries_html(rows: list[dict] | None) -> str:
+    """Statement mails of the period; anything not delivered first, so finance sees it."""
+    if not rows:
+        return "<p class=muted>No statement mails yet (they are sent when the period closes).</p>"
+    undelivered = [r for r in rows if r["status"] != "sent"]
+    head = (f"<p><b>{len(undelivered)} statement mail(s) not delivered</b>: "
+            "retry with <code>tributary deliveries retry</code> once the mail server is back "
+            "(a bounce needs the address fixed first).</p>") if undelivered else (
+            f"<p class=muted>All {len(rows)} statement mails delivered.</p>")  # fmt: skip
+    order = sorted(rows, key=lambda r: (r["status"] == "sent", r["rights_holder_id"], r["email"]))
+    return head + _table(["holder", "address", "status", "attempts", "last error", "sent at (UTC)"],
+                         [[r["rights_holder_id"], r["email"], r["status"], r["attempts"], r["last_error"], r["sent_at"]]
+                          for r in order], numeric={3})  # fmt: skip

@@ -113,13 +113,18 @@ def waive_previous_period(warehouse_path: Path, period: str, by: str, reason: st
     return {"period": period, "previous_period": previous, "waived_by": by, "reason": reason}
 
 
-def close_period(warehouse_path: Path, period: str, by: str, snapshots: Path | None) -> dict:
+def close_period(warehouse_path: Path, period: str, by: str, snapshots: Path | None,
+                 deliver_to: Path | None = None) -> dict:
     """Pay out, freeze and publish an approved period (`snapshots=None`: no snapshot file,
     for property tests that close thousands of periods).
 
     Resumable: a period left `closed` with its snapshot unpublished (a close killed after its
     first step) is finished by running the close again; a fully closed period is reported as
-    it is."""
+    it is.
+
+    `deliver_to` (the statements root): once the close is complete, the final statements are
+    written and each holder contact is mailed (settlement.delivery); a mail problem is recorded
+    and reported under "deliveries", never raised: the close stands whatever the mail server does."""
     period = inputs.period(period)
     try:
         by = identity.person(by, "closer's user name")
@@ -170,9 +175,22 @@ def close_period(warehouse_path: Path, period: str, by: str, snapshots: Path | N
         balances = query(con, "marts/holder_balances", {"period": period})
     paid = sum((b["paid_out"] or 0) for b in balances)
     carried = sum((b["closing"] or 0) for b in balances)
-    return {"period": period, "status": "closed", "snapshot": close["snapshot_path"],
-            "snapshot_sha256": close["snapshot_sha256"], "closed_by": close["closed_by"],
-            "paid_out": paid, "carried_forward": carried}  # fmt: skip
+    result = {"period": period, "status": "closed", "snapshot": close["snapshot_path"],
+              "snapshot_sha256": close["snapshot_sha256"], "closed_by": close["closed_by"],
+              "paid_out": paid, "carried_forward": carried}  # fmt: skip
+    if deliver_to is not None:
+        result["deliveries"] = _deliver(warehouse_path, deliver_to, period)
+    return result
+
+
+def _deliver(warehouse_path: Path, statements_root: Path, period: str) -> dict:
+    from settlement import delivery
+
+    try:
+        return delivery.deliver_period(warehouse_path, statements_root, period)
+    except Exception as err:  # noqa: BLE001 (the close is done; finance sees this and retries)
+        return {"period": period, "error": f"{type(err).__name__}: {err}",
+                "retry": f"tributary deliveries send {period}"}  # fmt: skip
 
 
 def publish_pending_snapshot(warehouse_path: Path, period: str, snapshots: Path) -> dict:

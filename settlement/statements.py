@@ -26,7 +26,7 @@ import sys
 import unicodedata
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import date
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
 
@@ -238,16 +238,34 @@ def render_period(con, period: str, progress: bool | None = None) -> list[Render
     files.append(
         Rendered(f"{period_dir}/period_summary.json", "", "summary_json", summary_json.encode())
     )
+    return files + _finance_report_files(con, period, len(holders))
+
+
+def _finance_report_files(con, period: str, n_statements: int) -> list[Rendered]:
+    period_dir = safe_name(period)
     report_html, report_csv = finance_report.render(
-        finance_report.gather(con, period, start), period, len(holders)
+        finance_report.gather(con, period, _period_start(period)), period, n_statements
     )
-    files.append(
-        Rendered(f"{period_dir}/finance_report_{period_dir}.html", "", "finance_html", report_html)
-    )
-    files.append(
-        Rendered(f"{period_dir}/finance_report_{period_dir}.csv", "", "finance_csv", report_csv)
-    )
-    return files
+    return [
+        Rendered(f"{period_dir}/finance_report_{period_dir}.html", "", "finance_html", report_html),
+        Rendered(f"{period_dir}/finance_report_{period_dir}.csv", "", "finance_csv", report_csv),
+    ]
+
+
+def refresh_finance_report(warehouse_path: Path, out_root: Path, period: str) -> None:
+    """Rewrite a period's finance report alone (its deliveries section changed: mails sent,
+    bounced, failed) and record its new sha256; the holders' files are left as they are.
+    Killed, the report on disk or its hash may be stale: the next delivery run or `statements
+    build` rewrites both."""
+    with warehouse(warehouse_path) as con:
+        n = len(query(con, "marts/period_holders", {"period": period}))
+        files = _finance_report_files(con, period, n)
+        _write(out_root, files)
+        run_id = (query(con, "marts/finance_period", {"period": period}) or [{"run_id": None}])[0]["run_id"]
+        with transaction(con):
+            for f in files:
+                run_sql(con, "marts/statement_period_file",
+                        {"period": period, "kind": f.kind, "path": f.path, "sha256": f.sha256, "run_id": run_id})  # fmt: skip
 
 
 def _inside(root: Path, relative: str) -> Path:
@@ -274,19 +292,23 @@ def build_statements(
     period = inputs.period(period)
     with warehouse(warehouse_path) as con:
         files = render_period(con, period, progress)
-        for f in files:
-            path = _inside(out_root, f.path)
-            path.parent.mkdir(parents=True, exist_ok=True)
-            partial = path.with_name(f".{path.name}.partial")
-            with open(partial, "wb") as handle:
-                handle.write(f.data)
-                handle.flush()
-                os.fsync(handle.fileno())
-            partial.replace(path)
+        _write(out_root, files)
         _record(con, period, files)
     holders = {f.rights_holder_id for f in files if f.rights_holder_id}
     return {"period": period, "folder": str(out_root / safe_name(period)), "statements": len(holders),
             "files": len(files)}  # fmt: skip
+
+
+def _write(out_root: Path, files: list[Rendered]) -> None:
+    for f in files:
+        path = _inside(out_root, f.path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_name(f".{path.name}.partial")
+        with open(partial, "wb") as handle:
+            handle.write(f.data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        partial.replace(path)
 
 
 def _record(con, period: str, files: list[Rendered]) -> None:
@@ -300,6 +322,8 @@ def _record(con, period: str, files: list[Rendered]) -> None:
                 run_sql(con, "loads/statement_file", params | {"rights_holder_id": f.rights_holder_id})
             else:
                 run_sql(con, "marts/statement_period_file", params)
+        if query(con, "marts/finance_closes", {"period": period}):  # built after the close: final
+            run_sql(con, "loads/final_statements", {"period": period, "now": datetime.now(UTC).replace(tzinfo=None)})
 
 
 def record_rendered(con, period: str) -> int:

@@ -38,12 +38,14 @@ CPU_SECONDS = ".cpu-seconds"  # in TRIBUTARY_HOME: the CPU time of a run that en
 RETRIES = 2  # per instant, when the command ended before it (see kill_series)
 
 
-def command(home: str, argv: list[str], kill_after: str | None = None, timeout: float | None = None) -> None:
+def command(home: str, argv: list[str], kill_after: str | None = None, timeout: float | None = None,
+            env: dict | None = None) -> None:
     """What the child process runs: the `tributary` CLI (or, for `ingest-drop`, the file-drop
     landing the ingest task runs), with TRIBUTARY_HOME = home. `kill_after` ("module:function"):
     the process SIGKILLs itself as soon as that function first returns."""
     os.environ["TRIBUTARY_HOME"] = home
     os.environ["TRIBUTARY_WAREHOUSE_LOCK_WAIT_S"] = "5"
+    os.environ.update(env or {})  # e.g. the test's SMTP server (the forkserver's env is older)
     if timeout:
         trace = open(Path(home) / HANG_TRACE, "w")  # noqa: SIM115 (lives until the process ends)
         faulthandler.dump_traceback_later(timeout, exit=True, file=trace)
@@ -76,23 +78,24 @@ def _die_after(target: str) -> None:
     setattr(module, name, wrapper)
 
 
-def start(home: Path, argv: list[str], kill_after: str | None = None, timeout: float | None = None):
-    proc = _CTX.Process(target=command, args=(str(home), argv, kill_after, timeout))
+def start(home: Path, argv: list[str], kill_after: str | None = None, timeout: float | None = None,
+          env: dict | None = None):
+    proc = _CTX.Process(target=command, args=(str(home), argv, kill_after, timeout, env))
     proc.start()
     return proc
 
 
-def run(home: Path, argv: list[str], timeout: float = RERUN_TIMEOUT_S) -> float:
+def run(home: Path, argv: list[str], timeout: float = RERUN_TIMEOUT_S, env: dict | None = None) -> float:
     """Run the command to its end; its duration. Fails unless it exits 0 within `timeout`
     (then with the stack it was stuck in)."""
-    return run_timed(home, argv, timeout)[0]
+    return run_timed(home, argv, timeout, env)[0]
 
 
-def run_timed(home: Path, argv: list[str], timeout: float = RERUN_TIMEOUT_S) -> tuple[float, float]:
+def run_timed(home: Path, argv: list[str], timeout: float = RERUN_TIMEOUT_S, env: dict | None = None) -> tuple[float, float]:
     """`run`, returning its wall and CPU seconds (on cores shared with other jobs the CPU
     time says what the command costs on an idle machine, the wall time what it took here)."""
     t0 = time.perf_counter()
-    proc = start(home, argv, timeout=timeout)
+    proc = start(home, argv, timeout=timeout, env=env)
     proc.join(timeout + 30)
     took = time.perf_counter() - t0
     if proc.is_alive():
@@ -107,9 +110,9 @@ def run_timed(home: Path, argv: list[str], timeout: float = RERUN_TIMEOUT_S) -> 
     return took, cpu_seconds
 
 
-def run_killed_after(home: Path, argv: list[str], target: str) -> None:
+def run_killed_after(home: Path, argv: list[str], target: str, env: dict | None = None) -> None:
     """Run the command and SIGKILL it right after `target` ("module:function") first returns."""
-    proc = start(home, argv, kill_after=target)
+    proc = start(home, argv, kill_after=target, env=env)
     proc.join(RERUN_TIMEOUT_S)
     if proc.is_alive():
         proc.kill()

@@ -5,6 +5,7 @@ under two contracts. Nothing of ours is mocked."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import subprocess
@@ -254,3 +255,40 @@ def test_every_holder_of_the_month_can_add_up_its_statement(month):
     assert holders
     for holder in sorted(holders):
         check_holder_files(home / "warehouse.duckdb", home / "statements", "2026-10", holder)
+
+
+def test_the_closed_demo_month_mailed_each_holder_contact_its_amount_and_sha256(month):
+    """The demo registers a contact per holder; the DAG's close mailed each one once, through
+    the demo's local SMTP server (sandbox/mailsink.py, TRIBUTARY_HOME/outbox), with the amounts
+    of the stored ledger rows and the sha256 of the stored final statement files."""
+    import re
+    from email import message_from_bytes
+
+    from sandbox import demo
+
+    home, _ = month
+    period = demo.SMALL.period
+    mails = [message_from_bytes(p.read_bytes()) for p in sorted((home / "outbox").glob("*.eml"))]
+    contacts = _one(home, "SELECT rights_holder_id, email FROM ref.holder_contacts")
+    holders = {h for (h,) in _one(home, "SELECT DISTINCT rights_holder_id FROM settlement.statement_files WHERE period = ?", [period])}
+    expected = {e: h for h, e in contacts if h in holders}
+    assert expected and sorted(m["To"] for m in mails) == sorted(expected)  # one mail per contact
+    balances = {(h, c): (e, p or 0, cl) for h, c, e, p, cl in _one(home, """SELECT rights_holder_id, currency,
+        sum(amount) FILTER (WHERE period = ? AND (transaction_id LIKE 'settle/%' OR transaction_id LIKE 'reverse/%')),
+        -sum(amount) FILTER (WHERE period = ? AND transaction_id LIKE 'payout/%'),
+        sum(amount) FILTER (WHERE period <= ?) FROM staging.holder_postings GROUP BY ALL""", [period] * 3)}  # fmt: skip
+    files = _one(home, "SELECT rights_holder_id, path, sha256 FROM settlement.statement_files WHERE period = ?", [period])
+    for m in mails:
+        holder = expected[m["To"]]
+        body = m.get_payload(decode=True).decode().replace("\r\n", "\n")
+        for (h, cur), (earned, paid, closing) in balances.items():
+            if h == holder:
+                assert re.search(rf"Earned in {period}:\s+{earned or 0:.2f} {cur}$", body, re.MULTILINE), body
+                assert re.search(rf"Paid out at the close:\s+{paid or 0:.2f} {cur}$", body, re.MULTILINE), body
+                assert re.search(rf"Balance carried forward:\s+{closing or 0:.2f} {cur}$", body, re.MULTILINE), body
+        mine = {Path(p).name: s for h, p, s in files if h == holder}
+        assert dict(re.findall(r"^\s+(\S+)\s+sha256 ([0-9a-f]{64})$", body, re.MULTILINE)) == mine
+        for h, p, s in files:
+            if h == holder:
+                assert hashlib.sha256((home / "statements" / p).read_bytes()).hexdigest() == s
+    assert {s for (s,) in _one(home, "SELECT DISTINCT status FROM settlement.deliveries")} == {"sent"}

@@ -2,5 +2,5 @@
 -- later migration; the finance report shows what exists).
 SELECT table_schema || '.' || table_name AS name
 FROM information_schema.tables
-WHERE table_schema = 'settlement' AND table_name IN ('approvals', 'closes', 'adjustments')
+WHERE table_schema = 'settlement' AND table_name IN ('approvals', 'closes', 'adjustments', 'deliveries')
 ORDER BY name;
