@@ -420,7 +420,8 @@ def disputes_resolve(
     Example: tributary disputes resolve 3 --rejected --reason "splits confirmed by the publisher" --by carol"""
     d = disputes.resolve(_settings().warehouse, dispute_id, upheld=upheld, reason=reason, by=by,
                          adjustment=adjustment, adjustment_period=in_period)  # fmt: skip
-    console.print(f"dispute {d['dispute_id']} {d['status']} by {d['changed_by']}", markup=False)
+    again = "already " if d.get("already") else ""
+    console.print(f"dispute {d['dispute_id']} {again}{d['status']} by {d['changed_by']}", markup=False)
 
 
 if __name__ == "__main__":

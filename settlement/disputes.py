@@ -105,16 +105,19 @@ def resolve(
         rows = query(con, "marts/dispute_by_id", {"dispute_id": dispute_id})
         if not rows:
             raise DisputeError(f"no dispute {dispute_id}")
-        if rows[0]["status"] != "open":
-            d = rows[0]
+        status = "upheld" if upheld else "rejected"
+        d = rows[0]
+        same = (d["status"], d["changed_by"], d["status_reason"], d["adjustment_amount"], d["adjustment_period"]) == (
+            status, by, reason, amount, adjustment_period)  # fmt: skip
+        if same:  # the same answer again (a rerun after an interruption): it stands
+            return d | {"already": True}
+        if d["status"] != "open":
             raise DisputeError(f"dispute {dispute_id} is already {d['status']} "
                                f"(by {d['changed_by']} at {d['changed_at']:%Y-%m-%d %H:%M} UTC)")  # fmt: skip
         if adjustment_period is not None:
             state = query(con, "marts/period_state", {"period": adjustment_period})
-            status = state[0]["status"] if state else "open"
-            if status == "closed":
+            if state and state[0]["status"] == "closed":
                 raise DisputeError(f"period {adjustment_period} is closed; an adjustment is paid in an open period")
-        status = "upheld" if upheld else "rejected"
         with transaction(con):
             run_sql(con, "loads/dispute_event", {
                 "dispute_id": dispute_id, "status": status, "by": by, "now": _now(), "reason": reason,
