@@ -97,6 +97,7 @@ def _money(value) -> str:
 
 
 TEMPLATES.env.filters["money"] = _money
+TEMPLATES.env.filters["when"] = lambda v: "" if v is None else f"{v:%Y-%m-%d %H:%M}"
 TEMPLATES.env.filters["urlpart"] = lambda v: quote(str(v), safe="")
 
 
@@ -409,8 +410,13 @@ def create_app(config: PortalConfig) -> FastAPI:
             if not rows:
                 raise HTTPException(404)
             events = query(con, "marts/dispute_events", {"dispute_id": int(dispute_id)})
+            d = rows[0]
+            adjustments = query(con, "marts/portal_dispute_adjustments", {
+                "adjustment_period": d["adjustment_period"], "period": d["period"],
+                "platform_id": d["platform_id"], "rights_holder_id": user["rights_holder_id"],
+            }) if d["status"] == "upheld" and d["adjustment_period"] else []  # fmt: skip
         record(request, user, "view", f"dispute {dispute_id}")
-        return page(request, "dispute.html", user, d=rows[0], events=events)
+        return page(request, "dispute.html", user, d=d, events=events, adjustments=adjustments)
 
     return app
 

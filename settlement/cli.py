@@ -413,10 +413,12 @@ def disputes_resolve(
     reason: Annotated[str, typer.Option(help="the answer the holder reads")],
     by: Annotated[str, typer.Option(help="your user name")],
     upheld: Annotated[bool, typer.Option("--upheld/--rejected", help="uphold or reject the dispute")] = ...,
-    adjustment: Annotated[str | None, typer.Option(help="upheld: amount to pay, in the line's currency")] = None,
-    in_period: Annotated[str | None, typer.Option(help="upheld: the open period that pays it")] = None,
+    adjustment: Annotated[str | None, typer.Option(help="upheld: the amount agreed, in the line's currency")] = None,
+    in_period: Annotated[str | None, typer.Option(help="upheld: the open period whose calculation pays the correction")] = None,
 ) -> None:
-    """Uphold or reject an open dispute; the holder sees the answer in the portal.
+    """Uphold or reject an open dispute; the holder sees the answer in the portal. An upheld
+    dispute is paid by correcting its input (e.g. `tributary splits change`): the calculation of
+    --in-period then pays the difference as an adjustment, which the holder sees with the answer.
     Example: tributary disputes resolve 3 --rejected --reason "splits confirmed by the publisher" --by carol"""
     d = disputes.resolve(_settings().warehouse, dispute_id, upheld=upheld, reason=reason, by=by,
                          adjustment=adjustment, adjustment_period=in_period)  # fmt: skip

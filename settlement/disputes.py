@@ -6,10 +6,14 @@ state before or the state after. Open disputes are listed by every calculation; 
 block it is the dispute policy (TRIBUTARY_DISPUTE_POLICY: `report`, the default, lists them
 with the result; `block` makes them exceptions that stop the calculation).
 
-An upheld dispute may name an adjustment and the open period it is to be paid in. The amount
-is recorded with the resolution; posting it to the ledger is not wired yet (settlement
-adjustments are derived by the calculation from restatements, see settlement.calculate), so
-finance pays it by correcting the input that was wrong (splits, contract) in that period.
+An upheld dispute names the open period that pays the correction (--in-period) and may record
+the amount agreed with the holder. The money itself goes through the existing adjustment
+mechanism: finance corrects the input that was wrong (splits, a contract) and the calculation of
+that open period restates the closed month and stores the difference per holder in
+settlement.adjustments, posted to the ledger with what it corrects. The portal shows the holder
+those stored rows next to the resolution. A free-standing amount is never posted by itself: an
+adjustment has to come from somewhere (the platform's pool or another holder), and only a
+corrected input says where.
 """
 
 from __future__ import annotations
@@ -90,16 +94,17 @@ def resolve(
     adjustment_period: str | None = None,
 ) -> dict:
     """Uphold or reject an open dispute with a reason, by a person; an upheld dispute may name
-    an adjustment (amount in the line's currency) and the open period that pays it."""
+    the open period that pays the correction and the amount agreed (in the line's currency)."""
     by = identity.person(by, "resolver's user name")
     reason = reason_text(reason)
     amount: Decimal | None = None
     if adjustment is not None or adjustment_period is not None:
         if not upheld:
             raise DisputeError("a rejected dispute has no adjustment; drop --adjustment/--in-period")
-        if adjustment is None or adjustment_period is None:
-            raise DisputeError("an adjustment needs both --adjustment AMOUNT and --in-period YYYY-MM")
-        amount = inputs.decimal(adjustment, "adjustment", 2, Decimal("-1e15"), Decimal("1e15"))
+        if adjustment_period is None:
+            raise DisputeError("an adjustment is paid in an open period: add --in-period YYYY-MM")
+        if adjustment is not None:
+            amount = inputs.decimal(adjustment, "adjustment", 2, Decimal("-1e15"), Decimal("1e15"))
         adjustment_period = inputs.period(adjustment_period, "adjustment period")
     with warehouse(warehouse_path) as con:
         rows = query(con, "marts/dispute_by_id", {"dispute_id": dispute_id})

@@ -16,12 +16,13 @@ import soundfile as sf
 from settlement_fixtures import seed_warehouse
 
 from sandbox.tokenizer import Tokenizer
-from settlement import statements
+from settlement import lifecycle, statements
 from settlement.calculate import calculate_period
 from settlement.config import Settings
 from settlement.warehouse import warehouse
 
-PERIOD = "2026-10"
+PERIOD = "2026-10"  # closed
+NEXT = "2026-11"  # calculated, open to corrections
 A, B = "RH00", "RH01"
 USERS = {  # user -> (holder, password)
     "ana@a.example": (A, "correct horse battery A"),
@@ -75,8 +76,31 @@ def build_portal_home(home: Path) -> dict:
             con.execute("UPDATE raw.generations SET output_tokens = NULL WHERE generation_id = ?", [gid])
             con.execute("INSERT INTO raw.generation_audio VALUES ('p1', ?, ?, ?, ?, 16000, 1.5, 'ingest', ?)",
                         [gid, rel, sha, len(data), datetime(2026, 11, 1)])
+    # October settled and closed (its statements final), November calculated (a draft): the
+    # portal shows months, and a dispute meets "the next calculation" in November.
     calculate_period(db, PERIOD, run_id="calc-portal", by="alice")
+    lifecycle.approve_period(db, PERIOD, by="bob")
+    lifecycle.close_period(db, PERIOD, by="bob", snapshots=settings.home / "snapshots")
     statements.build_statements(db, settings.statements, PERIOD)
+    with warehouse(db) as con:
+        con.execute(
+            "INSERT INTO raw.generations SELECT platform_id, replace(generation_id, 'g', 'n'), model_version,"
+            " created_at + INTERVAL 31 DAY, style, prompt, output_tokens, territory, revenue_amount * 2,"
+            " revenue_currency, TIMESTAMP '2026-11-01', TIMESTAMP '2026-12-01', ingest_run_id, loaded_at"
+            " FROM raw.generations WHERE generation_id LIKE 'g%' AND output_tokens IS NOT NULL"
+        )
+        con.execute(
+            "INSERT INTO attribution.shares SELECT run_id, platform_id, replace(generation_id, 'g', 'n'), work_id,"
+            " is_residual, share, score, rank, method, model_version FROM attribution.shares"
+            " WHERE generation_id IN (SELECT replace(generation_id, 'n', 'g') FROM raw.generations"
+            " WHERE generation_id LIKE 'n%')"
+        )
+        # the month's ingest window reconciles with what landed
+        con.execute("UPDATE raw.ingest_windows SET received = (SELECT count(*) FROM raw.generations WHERE"
+                    " generation_id LIKE 'n%'), reported_count = (SELECT count(*) FROM raw.generations WHERE"
+                    " generation_id LIKE 'n%') WHERE window_start = TIMESTAMP '2026-11-01'")  # fmt: skip
+    calculate_period(db, NEXT, run_id="calc-portal-next", by="alice")
+    statements.build_statements(db, settings.statements, NEXT)
     from portal import accounts
 
     for user, (holder, password) in USERS.items():

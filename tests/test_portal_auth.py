@@ -14,7 +14,7 @@ from urllib.parse import quote
 
 import pytest
 from fastapi.testclient import TestClient
-from portal_fixtures import AUDIO, PERIOD, USERS, A, B, build_portal_home
+from portal_fixtures import AUDIO, NEXT, PERIOD, USERS, A, B, build_portal_home
 
 from portal import accounts
 from portal.app import PortalConfig, create_app, secure_cookies_for
@@ -268,9 +268,9 @@ def test_dispute_reasons_are_checked_and_disputes_gate_the_next_calculation(home
     # an open dispute: listed by the calculation (policy report), blocking it under policy block
     monkeypatch.setenv("TRIBUTARY_DISPUTE_POLICY", "block")
     with pytest.raises(QualityGateError, match=f"dispute_open: dispute {dispute_id}"):
-        calculate_period(db, PERIOD, run_id="calc-again", by="alice")
+        calculate_period(db, NEXT, run_id="calc-again", by="alice")
     monkeypatch.setenv("TRIBUTARY_DISPUTE_POLICY", "report")
-    result = calculate_period(db, PERIOD, run_id="calc-again", by="alice")
+    result = calculate_period(db, NEXT, run_id="calc-again", by="alice")
     assert any(d[1] == f"dispute {dispute_id}" for d in result["open_disputes"])
     # finance resolves it with the CLI; a second resolution is refused
     env = {"TRIBUTARY_HOME": str(home["settings"].home), "PATH": "/usr/bin:/bin"}
@@ -290,5 +290,5 @@ def test_dispute_reasons_are_checked_and_disputes_gate_the_next_calculation(home
         events = con.execute("SELECT seq, status, changed_by FROM portal.dispute_events WHERE dispute_id = ? ORDER BY seq",
                              [dispute_id]).fetchall()  # fmt: skip
     assert events == [(1, "open", "ana@a.example"), (2, "upheld", "carol")]
-    result = calculate_period(db, PERIOD, run_id="calc-third", by="alice")
+    result = calculate_period(db, NEXT, run_id="calc-third", by="alice")
     assert not any(d[1] == f"dispute {dispute_id}" for d in result.get("open_disputes", []))
