@@ -66,6 +66,6 @@ def test_upheld_dispute_is_paid_as_an_adjustment_the_holder_sees(tmp_path, monke
                                   "AND corrects_period = ? AND platform_id = 'p1'", [NEXT, PERIOD]).fetchall())  # fmt: skip
     assert stored[A] > 0 and stored[A] + stored[B] == 0  # moved from B to A, nothing created
     page = client.get(f"/disputes/{dispute_id}").text
-    shown = re.search(r'<table id="adjustments">.*?</table>', page, re.S).group(0)
+    shown = re.search(r'<table id="adjustments">.*?</table>', page, re.DOTALL).group(0)
     assert f"{stored[A]:f} USD" in shown and f"corrects {PERIOD}" in shown
     assert Decimal(re.search(r'id="agreed-adjustment">([0-9.]+)', page).group(1)) == Decimal("0.01")
