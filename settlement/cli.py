@@ -387,8 +387,10 @@ def portal_users_list() -> None:
     from portal import accounts
 
     table = Table("user_id", "rights_holder_id", "display_name", "created_by", "created_at", "disabled_at")
+    from rich.text import Text
+
     for u in accounts.list_users(_settings().warehouse):
-        table.add_row(*("" if v is None else str(v) for v in u.values()))
+        table.add_row(*(Text("" if v is None else str(v)) for v in u.values()))
     console.print(table)
 
 
@@ -396,13 +398,24 @@ def portal_users_list() -> None:
 @_user_errors
 def disputes_list(
     status: Annotated[str | None, typer.Option(help="open, upheld or rejected (default: all)")] = None,
+    csv: Annotated[bool, typer.Option("--csv", help="print CSV (safe to open in a spreadsheet) instead of a table")] = False,
 ) -> None:
     """Holders' disputes, newest first. Example: tributary disputes list --status open"""
+    from rich.text import Text
+
+    from settlement import cells
+
+    rows = disputes.list_disputes(_settings().warehouse, status)
+    if csv:  # reasons are typed by holders: cells cleaned and formula-neutralised
+        typer.echo(cells.csv_bytes(list(rows[0]) if rows else ["dispute_id"], rows).decode(), nl=False)
+        return
     table = Table("id", "state", "period", "holder", "platform", "work", "right", "amount", "filed", "reason")
-    for d in disputes.list_disputes(_settings().warehouse, status):
-        table.add_row(str(d["dispute_id"]), d["status"], d["period"], d["rights_holder_id"], d["platform_id"],
-                      d["work_id"], d["right_type"], f"{d['line_amount']} {d['currency']}",
-                      f"{d['filed_at']:%Y-%m-%d %H:%M} {d['filed_by']}", d["reason"])  # fmt: skip
+    for d in rows:
+        # Text, not markup: a holder's reason may hold "[...]" that rich would render
+        table.add_row(*(Text(str(v)) for v in (
+            d["dispute_id"], d["status"], d["period"], d["rights_holder_id"], d["platform_id"], d["work_id"],
+            d["right_type"], f"{d['line_amount']} {d['currency']}", f"{d['filed_at']:%Y-%m-%d %H:%M} {d['filed_by']}",
+            d["reason"])))  # fmt: skip
     console.print(table)
 
 

@@ -277,6 +277,9 @@ def test_dispute_reasons_are_checked_and_disputes_gate_the_next_calculation(home
     cli = [sys.executable, "-m", "settlement.cli", "disputes"]
     listed = _run([*cli, "list", "--status", "open"], capture_output=True, text=True, cwd=ROOT, env=env, timeout=120)
     assert listed.returncode == 0 and str(dispute_id) in listed.stdout
+    # the holder's text is data, never a formula in finance's spreadsheet
+    exported = _run([*cli, "list", "--csv"], capture_output=True, text=True, cwd=ROOT, env=env, timeout=120)
+    assert exported.returncode == 0 and "'=HYPERLINK" in exported.stdout and ',=HYPERLINK' not in exported.stdout
     done = _run([*cli, "resolve", str(dispute_id), "--upheld", "--reason", "split corrected",
                            "--adjustment", "1.25", "--in-period", "2026-11", "--by", "Carol"],
                           capture_output=True, text=True, cwd=ROOT, env=env, timeout=120)  # fmt: skip
