@@ -121,7 +121,7 @@ def create_app(config: PortalConfig) -> FastAPI:
             run_sql(con, "loads/portal_access", {
                 "now": datetime.now(UTC).replace(tzinfo=None), "user_id": user and user["user_id"],
                 "rights_holder_id": user and user["rights_holder_id"], "client": _client(request),
-                "action": action, "path": request.url.path[:500], "subject": subject, "status": status,
+                "action": action, "path": (request.url.path + (f"?{request.url.query}" if request.url.query else ""))[:500], "subject": subject, "status": status,
             })  # fmt: skip
 
     def user_of(request: Request, con) -> dict:
@@ -267,8 +267,12 @@ def create_app(config: PortalConfig) -> FastAPI:
             raise HTTPException(404)
         return rows[0]
 
-    @app.get("/statements/{period}/lines/{platform_id}/{work_id}/{right_type}", response_class=HTMLResponse)
-    def line(request: Request, period: str, platform_id: str, work_id: str, right_type: str, error: str | None = None):
+    # Ids travel as query parameters, not path segments: a work or generation id is free text
+    # from a catalog or a platform and may hold "/" (which no path segment can carry).
+    @app.get("/statements/{period}/line", response_class=HTMLResponse)
+    def line(request: Request, period: str, platform: str = "", work: str = "", right: str = "",
+             error: str | None = None):  # fmt: skip
+        platform_id, work_id, right_type = platform, work, right
         with read() as con:
             user = user_of(request, con)
             period = _period(period)
@@ -281,13 +285,14 @@ def create_app(config: PortalConfig) -> FastAPI:
                        if g["platform_id"] == platform_id and g["work_id"] == work_id and g["right_type"] == right_type}
             line_disputes = [d for d in query(con, "marts/portal_disputes", {"rights_holder_id": user["rights_holder_id"]})
                              if (d["period"], d["platform_id"], d["work_id"], d["right_type"]) == (period, platform_id, work_id, right_type)]
-        record(request, user, "view", f"{period}/{platform_id}/{work_id}/{right_type}")
+        record(request, user, "view", f"{period} {platform_id} {work_id} {right_type}")
         return page(request, "line.html", user, 422 if error else 200, line=row, generations=gens, amounts=amounts,
                     training=amounts.get(None), disputes=line_disputes, error=error, reason_max=disputes.REASON_MAX)
 
-    @app.post("/statements/{period}/lines/{platform_id}/{work_id}/{right_type}/disputes")
-    def file_dispute(request: Request, period: str, platform_id: str, work_id: str, right_type: str,
+    @app.post("/statements/{period}/line/disputes")
+    def file_dispute(request: Request, period: str, platform: str = "", work: str = "", right: str = "",
                      reason: str = Form(""), csrf_token: str = Form("")):  # fmt: skip
+        platform_id, work_id, right_type = platform, work, right
         with read() as con:
             user = user_of(request, con)
         check_csrf(request, csrf_token)
@@ -297,7 +302,7 @@ def create_app(config: PortalConfig) -> FastAPI:
         try:
             text = disputes.reason_text(reason[: disputes.REASON_MAX * 4])
         except disputes.DisputeError as exc:
-            return line(request, period, platform_id, work_id, right_type, error=str(exc))
+            return line(request, period, platform_id, work_id, right_type, error=str(exc))  # same page, the rule
         with db_lock, warehouse(settings.warehouse) as con:
             dispute_id = disputes.file_dispute(con, line=row, rights_holder_id=user["rights_holder_id"],
                                                by=user["user_id"], reason=text)  # fmt: skip
@@ -314,16 +319,18 @@ def create_app(config: PortalConfig) -> FastAPI:
             raise HTTPException(404)
         return rows
 
-    @app.get("/generations/{platform_id}/{generation_id}", response_class=HTMLResponse)
-    def generation(request: Request, platform_id: str, generation_id: str):
+    @app.get("/generation", response_class=HTMLResponse)
+    def generation(request: Request, platform: str = "", id: str = ""):
+        platform_id, generation_id = platform, id
         with read() as con:
             user = user_of(request, con)
             rows = _generation(con, user, platform_id, generation_id)
-        record(request, user, "view", f"{platform_id}/{generation_id}")
+        record(request, user, "view", f"generation {platform_id} {generation_id}")
         return page(request, "generation.html", user, rows=rows, g=rows[0])
 
-    @app.get("/generations/{platform_id}/{generation_id}/audio")
-    def generation_audio(request: Request, platform_id: str, generation_id: str):
+    @app.get("/generation/audio")
+    def generation_audio(request: Request, platform: str = "", id: str = ""):
+        platform_id, generation_id = platform, id
         with read() as con:
             user = user_of(request, con)
             g = _generation(con, user, platform_id, generation_id)[0]
@@ -343,20 +350,22 @@ def create_app(config: PortalConfig) -> FastAPI:
         return Response(data, media_type=media, headers={"Cache-Control": "private, no-store",
                                                           "X-Content-SHA256": g["audio_sha256"]})
 
-    @app.get("/generations/{platform_id}/{generation_id}/pianoroll.svg")
-    def generation_roll(request: Request, platform_id: str, generation_id: str):
+    @app.get("/generation/pianoroll.svg")
+    def generation_roll(request: Request, platform: str = "", id: str = ""):
+        platform_id, generation_id = platform, id
         with read() as con:
             user = user_of(request, con)
             g = _generation(con, user, platform_id, generation_id)[0]
         vocab = svg.vocabulary(g["model_path"], settings.home)
         if not g["output_tokens"] or vocab is None:
             raise HTTPException(404)
-        record(request, user, "view", f"{platform_id}/{generation_id}/pianoroll")
+        record(request, user, "view", f"piano roll {platform_id} {generation_id}")
         return Response(svg.piano_roll(svg.notes(list(g["output_tokens"]), vocab), generation_id),
                         media_type="image/svg+xml", headers={"Cache-Control": "private, no-store"})
 
-    @app.get("/works/{work_id}", response_class=HTMLResponse)
-    def work(request: Request, work_id: str):
+    @app.get("/work", response_class=HTMLResponse)
+    def work(request: Request, id: str = ""):
+        work_id = id
         with read() as con:
             user = user_of(request, con)
             if not _ID.match(work_id):

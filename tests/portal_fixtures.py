@@ -29,7 +29,10 @@ USERS = {  # user -> (holder, password)
     "alex@a.example": (A, "second user of holder A"),
     "bea@b.example": (B, "correct horse battery B"),
 }
-A_WORKS, B_WORKS = ("W000", "W001", "W002"), ("W003", "W004", "W005")
+# A work id is free text from a catalog: this one holds a slash, a query and a fragment marker.
+HOSTILE_WORK = "Wé/002 ?&#%"
+WORKS = ("W000", "W001", HOSTILE_WORK, "W003", "W004", "W005")
+A_WORKS, B_WORKS = WORKS[:3], WORKS[3:]
 AUDIO = {"g0000": A, "g0003": B}  # one audio generation paying each holder
 
 
@@ -52,9 +55,10 @@ def build_portal_home(home: Path) -> dict:
     model_dir.mkdir(parents=True)
     (model_dir / "tokenizer.json").write_text(tok.to_json())
     with warehouse(db) as con:
+        for table in ("ref.works", "ref.training_manifest"):
+            con.execute(f"UPDATE {table} SET work_id = ? WHERE work_id = 'W002'", [HOSTILE_WORK])
         con.execute("DELETE FROM ref.splits")
-        for i in range(6):
-            w = f"W{i:03d}"
+        for w in WORKS:
             holder = A if w in A_WORKS else B
             for right in ("publishing", "master"):
                 con.execute("INSERT INTO ref.splits VALUES (?, ?, ?, 1, DATE '2020-01-01', NULL)", [w, right, holder])
@@ -62,7 +66,7 @@ def build_portal_home(home: Path) -> dict:
         # generation i draws on work i % 6 only: 0.6 attributed, 0.4 residual
         con.execute("DELETE FROM attribution.shares")
         for i in range(12):
-            gid, w = f"g{i:04d}", f"W{i % 6:03d}"
+            gid, w = f"g{i:04d}", WORKS[i % 6]
             con.execute("INSERT INTO attribution.shares VALUES ('run1', 'p1', ?, ?, false, 0.6, 1.0, 1, 'trak', 'mv1')", [gid, w])
             con.execute("INSERT INTO attribution.shares VALUES ('run1', 'p1', ?, NULL, true, 0.4, NULL, 0, 'trak', 'mv1')", [gid])
             events = [("note", 60 + (i + k) % 12, 0.5 + 0.5 * (k % 2)) for k in range(24)]

@@ -10,11 +10,11 @@ import re
 import subprocess
 import sys
 from pathlib import Path
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 import pytest
 from fastapi.testclient import TestClient
-from portal_fixtures import AUDIO, NEXT, PERIOD, USERS, A, B, build_portal_home
+from portal_fixtures import AUDIO, HOSTILE_WORK, NEXT, PERIOD, USERS, A, B, build_portal_home
 
 from portal import accounts
 from portal.app import PortalConfig, create_app, secure_cookies_for
@@ -54,23 +54,26 @@ def _client(home, **kw) -> TestClient:
     return TestClient(_app(home, **kw), follow_redirects=False, base_url=base)
 
 
-def _line_url(line) -> str:
+def _line_url(line, action: str = "") -> str:
     _, platform, work, right, _ = line
-    return f"/statements/{PERIOD}/lines/{quote(platform, safe='')}/{quote(work, safe='')}/{right}"
+    return f"/statements/{PERIOD}/line{action}?" + urlencode({"platform": platform, "work": work, "right": right})
+
+
+def _gen(gid: str, what: str = "") -> str:
+    return f"/generation{what}?platform=p1&id={gid}"
 
 
 def _routes(home, holder: str) -> dict[str, list[str]]:
     """Every GET route of the portal, filled in with `holder`'s own ids."""
-    line = next(x for x in home["lines"] if x[0] == holder)
+    lines = [x for x in home["lines"] if x[0] == holder]
     gen = next(g for g, h in AUDIO.items() if h == holder)
     symbolic = "g0001" if holder == A else "g0004"
     kinds = [k for h, k, _ in home["files"] if h == holder]
     return {
         "statements": ["/statements", f"/statements/{PERIOD}"],
-        "lines": [_line_url(line)],
-        "works": [f"/works/{line[2]}"],
-        "generations": [f"/generations/p1/{gen}", f"/generations/p1/{gen}/audio",
-                        f"/generations/p1/{symbolic}", f"/generations/p1/{symbolic}/pianoroll.svg"],
+        "lines": [_line_url(x) for x in lines],
+        "works": ["/work?" + urlencode({"id": w}) for w in sorted({x[2] for x in lines})],
+        "generations": [_gen(gen), _gen(gen, "/audio"), _gen(symbolic), _gen(symbolic, "/pianoroll.svg")],
         "downloads": [f"/statements/{PERIOD}/download?kind={quote(k, safe='')}" for k in kinds],
         "earnings": ["/earnings", "/earnings/work/USD.svg", "/earnings/platform/USD.svg", "/earnings/right_type/USD.svg"],
         "disputes": ["/disputes"],
@@ -84,8 +87,7 @@ def test_every_route_redirects_visitors_who_are_not_signed_in(home):
         r = client.get(url)
         assert r.status_code == 303, url
         assert r.headers["location"].startswith("/login?next="), url
-    line = _line_url(next(x for x in home["lines"] if x[0] == A))
-    for url in (f"{line}/disputes", "/logout"):
+    for url in (_line_url(next(x for x in home["lines"] if x[0] == A), "/disputes"), "/logout"):
         r = client.post(url, data={"reason": "x", "csrf_token": "x"})
         assert r.status_code == 303 and r.headers["location"].startswith("/login"), url
     # a forged session cookie (signed with another key) is no session
@@ -100,6 +102,7 @@ def test_holder_a_gets_404_for_every_route_of_holder_b(home):
     a = _client(home)
     assert sign_in(a, "ana@a.example").status_code == 303
     own = _routes(home, A)
+    assert "/work?" + urlencode({"id": HOSTILE_WORK}) in own["works"]  # an id no path segment could carry
     for group, urls in own.items():
         for url in urls:
             assert a.get(url).status_code == 200, (group, url)
@@ -123,21 +126,25 @@ def test_holder_a_gets_404_for_every_route_of_holder_b(home):
     for kind in ("../RH01/statement", f"{B}/pdf", "", "pdf/../../x", "dsr:../../etc/passwd"):
         assert a.get(f"/statements/{PERIOD}/download", params={"kind": kind}).status_code == 404, kind
     # a period with no statement of A's, and ids that are not ids
-    for url in ("/statements/2026-09", "/statements/2026-13", "/statements/..%2F..", f"/statements/{PERIOD}/lines/p1/W000/mechanical",
-                "/generations/p1/%00", "/works/" + "W" * 300, "/disputes/abc", "/disputes/99999999999999999999"):  # fmt: skip
+    for url in ("/statements/2026-09", "/statements/2026-13", "/statements/..%2F..",
+                f"/statements/{PERIOD}/line?platform=p1&work=W000&right=mechanical", f"/statements/{PERIOD}/line",
+                f"/statements/{PERIOD}/line?platform=p1&work=W000%00&right=master", _gen("%00"), _gen("g0000%0a"),
+                "/work?id=" + "W" * 300, "/work?id=W000%27%20OR%201=1--", "/work", "/disputes/abc",
+                "/disputes/99999999999999999999"):  # fmt: skip
         assert a.get(url).status_code == 404, url
     # B's dispute: B files it; A cannot see it, nor file one on B's line
     b = _client(home)
     sign_in(b, "bea@b.example")
-    b_line = _line_url(next(x for x in home["lines"] if x[0] == B))
-    r = b.post(f"{b_line}/disputes", data={"reason": "B's own dispute", "csrf_token": _csrf(b.get(b_line).text)})
+    b_line_row = next(x for x in home["lines"] if x[0] == B)
+    b_line = _line_url(b_line_row)
+    r = b.post(_line_url(b_line_row, "/disputes"), data={"reason": "B's own dispute", "csrf_token": _csrf(b.get(b_line).text)})
     assert r.status_code == 303
     b_dispute = r.headers["location"]
     assert b.get(b_dispute).status_code == 200
     assert a.get(b_dispute).status_code == 404
     assert "B&#39;s own dispute" not in a.get("/disputes").text
     token = _csrf(a.get("/statements").text)
-    assert a.post(f"{b_line}/disputes", data={"reason": "not mine", "csrf_token": token}).status_code == 404
+    assert a.post(_line_url(b_line_row, "/disputes"), data={"reason": "not mine", "csrf_token": token}).status_code == 404
     # a second user of holder A sees A's data, the same
     a2 = _client(home)
     sign_in(a2, "alex@a.example")
@@ -166,13 +173,13 @@ def _dispute_count(home) -> int:
 def test_state_changing_forms_need_the_session_csrf_token(home):
     a = _client(home)
     sign_in(a, "ana@a.example")
-    line = _line_url(next(x for x in home["lines"] if x[0] == A))
+    line = _line_url(next(x for x in home["lines"] if x[0] == A), "/disputes")
     before = _dispute_count(home)
     other = _client(home)
     sign_in(other, "alex@a.example")
     foreign = _csrf(other.get("/statements").text)  # a valid token, of another session
     for token in ("", "forged", foreign):
-        r = a.post(f"{line}/disputes", data={"reason": "csrf probe", "csrf_token": token})
+        r = a.post(line, data={"reason": "csrf probe", "csrf_token": token})
         assert r.status_code == 403, token
     assert _dispute_count(home) == before
     assert a.post("/logout", data={"csrf_token": "forged"}).status_code == 403
@@ -243,7 +250,7 @@ def test_access_log_records_who_viewed_and_downloaded_what(home):
         rows = con.execute("SELECT user_id, rights_holder_id, action, path, subject FROM portal.access_log "
                            "WHERE user_id = 'ana@a.example' ORDER BY access_id").fetchall()  # fmt: skip
     assert ("ana@a.example", A, "view", f"/statements/{PERIOD}", PERIOD) in rows
-    assert ("ana@a.example", A, "download", f"/statements/{PERIOD}/download", sha) in rows
+    assert ("ana@a.example", A, "download", f"/statements/{PERIOD}/download?kind=pdf", sha) in rows
     assert any(r[2] == "sign_in" for r in rows)
 
 
@@ -255,10 +262,10 @@ def test_dispute_reasons_are_checked_and_disputes_gate_the_next_calculation(home
     token = _csrf(a.get(url).text)
     before = _dispute_count(home)
     for reason in ("", "   ", "x" * (disputes.REASON_MAX + 1), "bell\x07", "rtl\u202eoverride"):
-        r = a.post(f"{url}/disputes", data={"reason": reason, "csrf_token": token})
+        r = a.post(_line_url(line, "/disputes"), data={"reason": reason, "csrf_token": token})
         assert r.status_code == 422, repr(reason[:20])
     assert _dispute_count(home) == before
-    r = a.post(f"{url}/disputes", data={"reason": "=HYPERLINK(\"x\") <script>alert(1)</script>\nsecond line",
+    r = a.post(_line_url(line, "/disputes"), data={"reason": "=HYPERLINK(\"x\") <script>alert(1)</script>\nsecond line",
                                         "csrf_token": token})  # fmt: skip
     assert r.status_code == 303
     page = a.get(r.headers["location"]).text

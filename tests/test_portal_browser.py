@@ -17,10 +17,11 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 import requests
-from portal_fixtures import PERIOD, USERS, A, build_portal_home
+from portal_fixtures import HOSTILE_WORK, PERIOD, USERS, A, build_portal_home
 
 from settlement.warehouse import warehouse
 
@@ -100,12 +101,17 @@ def test_holder_signs_in_drills_down_plays_downloads_disputes_and_sees_the_resol
         assert pdf.startswith(b"%PDF") and hashlib.sha256(pdf).hexdigest() == recorded
         assert recorded in page.inner_text("body")  # the page shows the digest it served
 
+        # a work whose id holds "/", "?", "&", "#" and "%" opens from its link like any other
+        page.click(f"a[href='/work?id={quote(HOSTILE_WORK, safe='')}']")
+        assert HOSTILE_WORK in page.inner_text("h1")
+        page.go_back()
+
         # line -> generation -> its audio
-        page.click("a.line[href$='/W000/master']")
-        page.wait_for_url(f"{url}/statements/{PERIOD}/lines/p1/W000/master")
+        page.click("a.line[href$='work=W000&right=master']")
+        page.wait_for_url(f"{url}/statements/{PERIOD}/line?platform=p1&work=W000&right=master")
         shot(page, "line")
         page.click("a.generation:text('g0000')")
-        page.wait_for_url(f"{url}/generations/p1/g0000")
+        page.wait_for_url(f"{url}/generation?platform=p1&id=g0000")
         audio = page.evaluate("""async () => {
             const a = document.querySelector('#generation-audio');
             a.muted = true;
@@ -118,7 +124,7 @@ def test_holder_signs_in_drills_down_plays_downloads_disputes_and_sees_the_resol
         shot(page, "generation-audio")
 
         # a symbolic generation's piano roll, and the earnings chart
-        page.goto(f"{url}/generations/p1/g0001")
+        page.goto(f"{url}/generation?platform=p1&id=g0001")
         assert page.evaluate("() => document.querySelector('#piano-roll').naturalWidth") > 0
         shot(page, "generation-piano-roll")
         page.goto(f"{url}/earnings")
@@ -126,7 +132,7 @@ def test_holder_signs_in_drills_down_plays_downloads_disputes_and_sees_the_resol
         shot(page, "earnings")
 
         # a dispute, filed in the browser
-        page.goto(f"{url}/statements/{PERIOD}/lines/p1/W000/master")
+        page.goto(f"{url}/statements/{PERIOD}/line?platform=p1&work=W000&right=master")
         page.fill("textarea[name=reason]", "Our split of W000 master is 100 %, the line looks short.")
         page.click("text=File dispute")
         page.wait_for_url(f"{url}/disputes/*")

@@ -36,9 +36,9 @@ def test_upheld_dispute_is_paid_as_an_adjustment_the_holder_sees(tmp_path, monke
     client = TestClient(create_app(PortalConfig(home["settings"], "k" * 40, False)), follow_redirects=False)
     token = re.search(r'name="csrf_token" value="([^"]+)"', client.get("/login").text).group(1)
     client.post("/login", data={"username": "ana@a.example", "password": USERS["ana@a.example"][1], "csrf_token": token})
-    url = f"/statements/{PERIOD}/lines/p1/W000/master"
+    url = f"/statements/{PERIOD}/line?platform=p1&work=W000&right=master"
     token = re.search(r'name="csrf_token" value="([^"]+)"', client.get(url).text).group(1)
-    r = client.post(f"{url}/disputes", data={"csrf_token": token,
+    r = client.post(url.replace("/line?", "/line/disputes?"), data={"csrf_token": token,
                                              "reason": "We co-own W003 master (50 %) since 2020; October misses it."})
     assert r.status_code == 303
     dispute_id = r.headers["location"].rsplit("/", 1)[1]
