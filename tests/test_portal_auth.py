@@ -302,3 +302,18 @@ def test_dispute_reasons_are_checked_and_disputes_gate_the_next_calculation(home
     assert events == [(1, "open", "ana@a.example"), (2, "upheld", "carol")]
     result = calculate_period(db, NEXT, run_id="calc-third", by="alice")
     assert not any(d[1] == f"dispute {dispute_id}" for d in result.get("open_disputes", []))
+
+
+def test_signing_out_ends_the_session_even_for_a_copied_cookie(home):
+    a = _client(home)
+    sign_in(a, "ana@a.example")
+    copied = a.cookies.get("tributary_session")
+    assert a.post("/logout", data={"csrf_token": _csrf(a.get("/statements").text)}).status_code == 303
+    thief = _client(home)
+    thief.cookies.set("tributary_session", copied)
+    r = thief.get("/statements")
+    assert r.status_code == 303 and r.headers["location"].startswith("/login")
+    with warehouse(home["settings"].warehouse, read_only=True) as con:
+        sessions = con.execute("SELECT session_id, ended_at FROM portal.sessions WHERE user_id = 'ana@a.example'").fetchall()
+    assert sessions and all(len(sid) == 64 for sid, _ in sessions)  # digests, never the cookie's token
+    assert any(ended is not None for _, ended in sessions)

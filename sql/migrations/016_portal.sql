@@ -58,3 +58,13 @@ CREATE TABLE IF NOT EXISTS portal.access_log (
     subject          VARCHAR,  -- the file's sha256, the dispute id, ...
     status           INTEGER NOT NULL
 );
+
+-- Sign-in sessions. The cookie is signed and carries only the session id; a session is valid
+-- while it has not ended (sign-out ends it, so a copied cookie stops working with the session).
+CREATE TABLE IF NOT EXISTS portal.sessions (
+    session_id  VARCHAR PRIMARY KEY,  -- sha256 of the random token in the cookie
+    user_id     VARCHAR NOT NULL,
+    client      VARCHAR NOT NULL,
+    started_at  TIMESTAMP NOT NULL,
+    ended_at    TIMESTAMP
+);
