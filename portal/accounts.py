@@ -71,6 +71,20 @@ def add_user(warehouse_path: Path, *, user: str, rights_holder_id: str, display_
     return {"user_id": uid, "rights_holder_id": rights_holder_id, "display_name": name}
 
 
+def disable_user(warehouse_path: Path, *, user: str, by: str) -> dict:
+    """Disable a user and end its sessions (one transaction); disabling again changes nothing."""
+    uid = user_id(user)
+    by = identity.person(by, "user name of whoever disables")
+    with warehouse(warehouse_path) as con:
+        rows = query(con, "marts/portal_user", {"user_id": uid})
+        if not rows:
+            raise AccountError(f"no user {uid}")
+        with transaction(con):
+            run_sql(con, "loads/portal_user_disable", {"user_id": uid, "now": datetime.now(UTC).replace(tzinfo=None)})
+        row = query(con, "marts/portal_user", {"user_id": uid})[0]
+    return {"user_id": uid, "disabled_at": row["disabled_at"], "by": by}
+
+
 def list_users(warehouse_path: Path) -> list[dict]:
     with warehouse(warehouse_path, read_only=True) as con:
         return query(con, "marts/portal_users")

@@ -381,6 +381,20 @@ def portal_users_add(
     console.print(f"user {result['user_id']} created for {result['rights_holder_id']}", markup=False)
 
 
+@portal_users_app.command("disable")
+@_user_errors
+def portal_users_disable(
+    user: Annotated[str, typer.Argument(help="sign-in name")],
+    by: Annotated[str, typer.Option(help="who disables the user")],
+) -> None:
+    """Disable a portal user: it can no longer sign in and its open sessions end now.
+    Example: tributary portal users disable ana@label.example --by carol"""
+    from portal import accounts
+
+    result = accounts.disable_user(_settings().warehouse, user=user, by=by)
+    console.print(f"user {result['user_id']} disabled at {result['disabled_at']:%Y-%m-%d %H:%M} UTC", markup=False)
+
+
 @portal_users_app.command("list")
 def portal_users_list() -> None:
     """List portal users (never their password hashes). Example: tributary portal users list"""

@@ -280,7 +280,7 @@ def test_dispute_reasons_are_checked_and_disputes_gate_the_next_calculation(home
     result = calculate_period(db, NEXT, run_id="calc-again", by="alice")
     assert any(d[1] == f"dispute {dispute_id}" for d in result["open_disputes"])
     # finance resolves it with the CLI; a second resolution is refused
-    env = {"TRIBUTARY_HOME": str(home["settings"].home), "PATH": "/usr/bin:/bin"}
+    env = {"TRIBUTARY_HOME": str(home["settings"].home), "PATH": "/usr/bin:/bin", "COLUMNS": "300"}
     cli = [sys.executable, "-m", "settlement.cli", "disputes"]
     listed = _run([*cli, "list", "--status", "open"], capture_output=True, text=True, cwd=ROOT, env=env, timeout=120)
     assert listed.returncode == 0 and str(dispute_id) in listed.stdout
@@ -317,3 +317,21 @@ def test_signing_out_ends_the_session_even_for_a_copied_cookie(home):
         sessions = con.execute("SELECT session_id, ended_at FROM portal.sessions WHERE user_id = 'ana@a.example'").fetchall()
     assert sessions and all(len(sid) == 64 for sid, _ in sessions)  # digests, never the cookie's token
     assert any(ended is not None for _, ended in sessions)
+
+
+def test_a_disabled_user_cannot_sign_in_and_its_sessions_end(home):
+    c = _client(home)
+    password = "a temporary contractor password"
+    accounts.add_user(home["settings"].warehouse, user="temp@a.example", rights_holder_id=A,
+                      display_name="Temp", password=password, by="carol")  # fmt: skip
+    assert sign_in(c, "temp@a.example", password).status_code == 303
+    assert c.get("/statements").status_code == 200
+    env = {"TRIBUTARY_HOME": str(home["settings"].home), "PATH": "/usr/bin:/bin"}
+    out = _run([sys.executable, "-m", "settlement.cli", "portal", "users", "disable", "temp@a.example", "--by", "carol"],
+               capture_output=True, text=True, cwd=ROOT, env=env, timeout=120)  # fmt: skip
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert c.get("/statements").status_code == 303  # the open session ended
+    assert sign_in(_client(home), "temp@a.example", password).status_code == 401
+    listed = _run([sys.executable, "-m", "settlement.cli", "portal", "users", "list"],
+                  capture_output=True, text=True, cwd=ROOT, env=env | {"COLUMNS": "300"}, timeout=120)  # fmt: skip
+    assert "temp@a.example" in listed.stdout and "$argon2" not in listed.stdout
