@@ -335,3 +335,28 @@ def test_a_disabled_user_cannot_sign_in_and_its_sessions_end(home):
     listed = _run([sys.executable, "-m", "settlement.cli", "portal", "users", "list"],
                   capture_output=True, text=True, cwd=ROOT, env=env | {"COLUMNS": "300"}, timeout=120)  # fmt: skip
     assert "temp@a.example" in listed.stdout and "$argon2" not in listed.stdout
+
+
+def test_finance_commands_refuse_bad_input_with_the_rule_and_exit_2(home, monkeypatch):
+    from typer.testing import CliRunner
+
+    from settlement.cli import app
+
+    monkeypatch.setenv("TRIBUTARY_HOME", str(home["settings"].home))
+    runner = CliRunner()
+    cases = {
+        ("disputes", "resolve", "999999", "--rejected", "--reason", "x", "--by", "carol"): "no dispute 999999",
+        ("disputes", "list", "--status", "bogus"): "must be open, upheld or rejected",
+        ("disputes", "resolve", "1", "--rejected", "--reason", "x", "--by", "carol", "--in-period", "2026-11"):
+            "a rejected dispute has no adjustment",
+        ("disputes", "resolve", "1", "--upheld", "--reason", "", "--by", "carol"): "reason is empty",
+        ("disputes", "resolve", "1", "--upheld", "--reason", "x", "--by", "carol", "--adjustment", "1e3",
+         "--in-period", "2026-11"): "plain notation",
+        ("portal", "users", "add", "bad/name", "--holder", A, "--by", "carol", "--password-stdin"): "user name",
+        ("portal", "users", "add", "new@a.example", "--holder", "../../etc", "--by", "carol", "--password-stdin"):
+            "no rights holder",
+        ("portal", "users", "disable", "nobody@x.example", "--by", "carol"): "no user",
+    }  # fmt: skip
+    for args, rule in cases.items():
+        r = runner.invoke(app, list(args), input="a long enough password\n")
+        assert r.exit_code == 2 and rule in r.output and "Traceback" not in r.output, (args, r.output)
