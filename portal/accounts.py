@@ -1,8 +1,8 @@
 """Portal users: argon2id password hashes, creating users, checking a sign-in, and the sign-in
 rate limit.
 
-Only argon2-cffi's PHC string is stored (portal.users.password_hash); a password is never
-written, logged or put in an exception message.
+Only argon2-cffi's PHC string is stored, in portal/credentials.duckdb (never the warehouse); a
+password is never written, logged or put in an exception message.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from pathlib import Path
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
+from portal import credentials
 from settlement import identity, inputs
 from settlement.warehouse import query, run_sql, transaction, warehouse
 
@@ -57,16 +58,21 @@ def add_user(warehouse_path: Path, *, user: str, rights_holder_id: str, display_
     by = identity.person(by, "creator's user name")
     name = " ".join((display_name or uid).split())[:200]
     digest = HASHER.hash(check_password(password))
+    now = datetime.now(UTC).replace(tzinfo=None)
     with warehouse(warehouse_path) as con:
         holders = {r["rights_holder_id"] for r in query(con, "marts/catalog_holder_ids")}
         if rights_holder_id not in holders:
             raise AccountError(f"no rights holder {rights_holder_id!r} in the catalog")
         if query(con, "marts/portal_user", {"user_id": uid}):
             raise AccountError(f"user {uid} already exists")
+        # The password first, then the user (see portal/credentials.py). The warehouse stays
+        # open meanwhile, so no other writer can add the same user in between.
+        with credentials.connect(warehouse_path) as secrets, transaction(secrets):
+            run_sql(secrets, "credentials/password_set", {"user_id": uid, "password_hash": digest, "now": now})
         with transaction(con):
             run_sql(con, "loads/portal_user", {
                 "user_id": uid, "rights_holder_id": rights_holder_id, "display_name": name,
-                "password_hash": digest, "by": by, "now": datetime.now(UTC).replace(tzinfo=None),
+                "by": by, "now": now,
             })  # fmt: skip
     return {"user_id": uid, "rights_holder_id": rights_holder_id, "display_name": name}
 
@@ -79,8 +85,12 @@ def disable_user(warehouse_path: Path, *, user: str, by: str) -> dict:
         rows = query(con, "marts/portal_user", {"user_id": uid})
         if not rows:
             raise AccountError(f"no user {uid}")
+        now = datetime.now(UTC).replace(tzinfo=None)
         with transaction(con):
-            run_sql(con, "loads/portal_user_disable", {"user_id": uid, "now": datetime.now(UTC).replace(tzinfo=None)})
+            run_sql(con, "loads/portal_user_disable", {"user_id": uid, "now": now})
+        # Then its sessions end; run again (a rerun after a kill), this ends any left open.
+        with credentials.connect(warehouse_path) as secrets, transaction(secrets):
+            run_sql(secrets, "credentials/sessions_end_user", {"user_id": uid, "now": now})
         row = query(con, "marts/portal_user", {"user_id": uid})[0]
     return {"user_id": uid, "disabled_at": row["disabled_at"], "by": by}
 
@@ -90,10 +100,19 @@ def list_users(warehouse_path: Path) -> list[dict]:
         return query(con, "marts/portal_users")
 
 
-def verify(row: dict | None, password: str) -> bool:
-    """Whether `password` is the user's (row of marts/portal_user, or None for no such user)."""
+def password_hash(warehouse_path: Path, uid: str) -> str | None:
+    with credentials.connect(warehouse_path, read_only=True) as con:
+        rows = query(con, "credentials/password", {"user_id": uid})
+    return rows[0]["password_hash"] if rows else None
+
+
+def verify(row: dict | None, stored_hash: str | None, password: str) -> bool:
+    """Whether `password` is the user's (row of marts/portal_user, or None for no such user;
+    its stored hash, or None)."""
+    if stored_hash is None:
+        row = None
     try:
-        HASHER.verify(row["password_hash"] if row else _DUMMY_HASH, password)
+        HASHER.verify(stored_hash if row else _DUMMY_HASH, password)
     except (VerifyMismatchError, VerificationError, InvalidHashError):
         return False
     return row is not None and row["disabled_at"] is None

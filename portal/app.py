@@ -31,7 +31,7 @@ from fastapi.templating import Jinja2Templates
 from starlette.exceptions import HTTPException
 from starlette.middleware.sessions import SessionMiddleware
 
-from portal import accounts, svg
+from portal import accounts, credentials, svg
 from settlement import disputes, inputs
 from settlement.config import Settings
 from settlement.warehouse import query, run_sql, transaction, warehouse
@@ -124,11 +124,18 @@ def create_app(config: PortalConfig) -> FastAPI:
                 "action": action, "path": (request.url.path + (f"?{request.url.query}" if request.url.query else ""))[:500], "subject": subject, "status": status,
             })  # fmt: skip
 
+    credentials.ensure(settings.warehouse)
+
     def user_of(request: Request, con) -> dict:
         token = request.session.get("sid")
-        rows = query(con, "marts/portal_session_user", {
-            "session_id": _session_id(token), "now": _now(), "max_age_s": SESSION_MAX_AGE_S,
-        }) if isinstance(token, str) else []  # fmt: skip
+        rows = []
+        if isinstance(token, str):
+            with credentials.connect(settings.warehouse, read_only=True) as secrets:
+                rows = query(secrets, "credentials/session_user", {
+                    "session_id": _session_id(token), "now": _now(), "max_age_s": SESSION_MAX_AGE_S,
+                })  # fmt: skip
+        if rows:
+            rows = query(con, "marts/portal_session_user", {"user_id": rows[0]["user_id"]})
         if not rows:
             request.session.clear()
             raise SignInRequired()
@@ -136,6 +143,10 @@ def create_app(config: PortalConfig) -> FastAPI:
 
     def write(name: str, params: dict) -> None:
         with db_lock, warehouse(settings.warehouse) as con, transaction(con):
+            run_sql(con, name, params)
+
+    def write_secret(name: str, params: dict) -> None:
+        with db_lock, credentials.connect(settings.warehouse) as con, transaction(con):
             run_sql(con, name, params)
 
     def csrf_token(request: Request) -> str:
@@ -185,14 +196,16 @@ def create_app(config: PortalConfig) -> FastAPI:
         with read() as con:
             row = query(con, "marts/portal_user", {"user_id": uid})
         row = row[0] if row else None
-        if not accounts.verify(row, password):
+        with db_lock:
+            stored = accounts.password_hash(settings.warehouse, uid)
+        if not accounts.verify(row, stored, password):
             config.rate_limit.failed(uid, client)
             record(request, None, "sign_in_refused", uid, 401)
             return page(request, "login.html", None, 401, next=_local(next), error="Wrong user name or password.")
         config.rate_limit.succeeded(uid)
         request.session.clear()  # a new session (and CSRF token) at every sign-in
         token = secrets.token_urlsafe(32)
-        write("loads/portal_session_start", {"session_id": _session_id(token), "user_id": row["user_id"],
+        write_secret("credentials/session_start", {"session_id": _session_id(token), "user_id": row["user_id"],
                                              "client": client, "now": _now()})  # fmt: skip
         request.session.update({"sid": token, "csrf": secrets.token_urlsafe(32)})
         record(request, row, "sign_in", row["user_id"])
@@ -203,7 +216,7 @@ def create_app(config: PortalConfig) -> FastAPI:
         with read() as con:
             user = user_of(request, con)
         check_csrf(request, csrf_token)
-        write("loads/portal_session_end", {"session_id": _session_id(request.session["sid"]), "now": _now()})
+        write_secret("credentials/session_end", {"session_id": _session_id(request.session["sid"]), "now": _now()})
         request.session.clear()
         record(request, user, "sign_out")
         return RedirectResponse("/login", status_code=303)
@@ -455,8 +468,8 @@ def _local(target: str) -> str:
 
 
 def _session_id(token: str | None) -> str:
-    """What the warehouse keeps of a session token: its sha256, so the table holds nothing that
-    would let anyone who reads it (an auditor, a snapshot) sign in."""
+    """What portal/credentials.duckdb keeps of a session token: its sha256, so the file holds
+    nothing that would let anyone who reads it sign in."""
     return hashlib.sha256((token or "").encode()).hexdigest()
 
 

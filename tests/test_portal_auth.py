@@ -16,7 +16,7 @@ import pytest
 from fastapi.testclient import TestClient
 from portal_fixtures import AUDIO, HOSTILE_WORK, NEXT, PERIOD, USERS, A, B, build_portal_home
 
-from portal import accounts
+from portal import accounts, credentials
 from portal.app import PortalConfig, create_app, secure_cookies_for
 from settlement import disputes
 from settlement.calculate import QualityGateError, calculate_period
@@ -228,8 +228,9 @@ def test_passwords_are_never_stored_or_logged_in_clear(home, tmp_path, caplog):
     c = _client(home)
     assert sign_in(c, "cli@a.example", password).status_code == 303
     assert sign_in(_client(home), "cli@a.example", password + "x").status_code == 401
+    with credentials.connect(home["settings"].warehouse, read_only=True) as con:
+        h = con.execute("SELECT password_hash FROM passwords WHERE user_id = 'cli@a.example'").fetchone()[0]
     with warehouse(home["settings"].warehouse, read_only=True) as con:
-        h = con.execute("SELECT password_hash FROM portal.users WHERE user_id = 'cli@a.example'").fetchone()[0]
         texts = [str(v) for table in ("portal.users", "portal.access_log", "portal.disputes")
                  for row in con.execute(f"SELECT * FROM {table}").fetchall() for v in row]  # fmt: skip
     assert h.startswith("$argon2id$") and password not in h
@@ -313,8 +314,8 @@ def test_signing_out_ends_the_session_even_for_a_copied_cookie(home):
     thief.cookies.set("tributary_session", copied)
     r = thief.get("/statements")
     assert r.status_code == 303 and r.headers["location"].startswith("/login")
-    with warehouse(home["settings"].warehouse, read_only=True) as con:
-        sessions = con.execute("SELECT session_id, ended_at FROM portal.sessions WHERE user_id = 'ana@a.example'").fetchall()
+    with credentials.connect(home["settings"].warehouse, read_only=True) as con:
+        sessions = con.execute("SELECT session_id, ended_at FROM sessions WHERE user_id = 'ana@a.example'").fetchall()
     assert sessions and all(len(sid) == 64 for sid, _ in sessions)  # digests, never the cookie's token
     assert any(ended is not None for _, ended in sessions)
 

@@ -2,13 +2,13 @@
 -- change, and the access log. A schema of its own; nothing here is money.
 CREATE SCHEMA IF NOT EXISTS portal;
 
--- A holder organisation (ref.rights_holders) has any number of users. Only an argon2id hash of
--- the password is stored (argon2-cffi's PHC string: algorithm, parameters, salt, hash).
+-- A holder organisation (ref.rights_holders) has any number of users. Their password hashes and
+-- sessions are secrets, kept out of the warehouse that auditors and snapshots read
+-- (portal/credentials.py).
 CREATE TABLE IF NOT EXISTS portal.users (
     user_id          VARCHAR PRIMARY KEY,  -- the sign-in name, normalised (lower case, trimmed)
     rights_holder_id VARCHAR NOT NULL,
     display_name     VARCHAR NOT NULL,
-    password_hash    VARCHAR NOT NULL CHECK (password_hash LIKE '$argon2id$%'),
     created_by       VARCHAR NOT NULL,
     created_at       TIMESTAMP NOT NULL,
     disabled_at      TIMESTAMP
@@ -57,14 +57,4 @@ CREATE TABLE IF NOT EXISTS portal.access_log (
     path             VARCHAR NOT NULL,
     subject          VARCHAR,  -- the file's sha256, the dispute id, ...
     status           INTEGER NOT NULL
-);
-
--- Sign-in sessions. The cookie is signed and carries only the session id; a session is valid
--- while it has not ended (sign-out ends it, so a copied cookie stops working with the session).
-CREATE TABLE IF NOT EXISTS portal.sessions (
-    session_id  VARCHAR PRIMARY KEY,  -- sha256 of the random token in the cookie
-    user_id     VARCHAR NOT NULL,
-    client      VARCHAR NOT NULL,
-    started_at  TIMESTAMP NOT NULL,
-    ended_at    TIMESTAMP
 );

@@ -1,1 +1,0 @@
-UPDATE portal.sessions SET ended_at = $now WHERE session_id = $session_id AND ended_at IS NULL;

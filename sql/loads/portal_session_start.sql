@@ -1,1 +1,0 @@
-INSERT INTO portal.sessions VALUES ($session_id, $user_id, $client, $now, NULL);
