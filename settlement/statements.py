@@ -26,7 +26,7 @@ import sys
 import unicodedata
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import date
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
 
@@ -142,10 +142,11 @@ def holder_rows(con, period: str, rights_holder_id: str) -> tuple[list[dict], li
     return lines, generations
 
 
-def render_period(con, period: str, progress: bool | None = None) -> list[Rendered]:
+def render_period(con, period: str, progress: bool | None = None, disputes_as_of=None) -> list[Rendered]:
     """Every file of a calculated period, rendered in memory from the warehouse.
 
-    `progress`: a bar per holder on stderr (None: only when stderr is a terminal)."""
+    `progress`: a bar per holder on stderr (None: only when stderr is a terminal).
+    `disputes_as_of`: see finance_report.gather (None: the cut-off of the last build)."""
     start = _period_start(period)
     state = query(con, "marts/finance_period", {"period": period})
     if not state or state[0]["status"] == "open" or state[0]["run_id"] is None:
@@ -239,7 +240,7 @@ def render_period(con, period: str, progress: bool | None = None) -> list[Render
         Rendered(f"{period_dir}/period_summary.json", "", "summary_json", summary_json.encode())
     )
     report_html, report_csv = finance_report.render(
-        finance_report.gather(con, period, start), period, len(holders)
+        finance_report.gather(con, period, start, disputes_as_of), period, len(holders)
     )
     files.append(
         Rendered(f"{period_dir}/finance_report_{period_dir}.html", "", "finance_html", report_html)
@@ -273,7 +274,9 @@ def build_statements(
     out_root = Path(out_root)
     period = inputs.period(period)
     with warehouse(warehouse_path) as con:
-        files = render_period(con, period, progress)
+        # The finance report shows disputes as they stand now; _record keeps this cut-off.
+        as_of = datetime.now(UTC).replace(tzinfo=None)
+        files = render_period(con, period, progress, disputes_as_of=as_of)
         for f in files:
             path = _inside(out_root, f.path)
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -283,17 +286,20 @@ def build_statements(
                 handle.flush()
                 os.fsync(handle.fileno())
             partial.replace(path)
-        _record(con, period, files)
+        _record(con, period, files, as_of)
     holders = {f.rights_holder_id for f in files if f.rights_holder_id}
     return {"period": period, "folder": str(out_root / safe_name(period)), "statements": len(holders),
             "files": len(files)}  # fmt: skip
 
 
-def _record(con, period: str, files: list[Rendered]) -> None:
-    """Replace the period's recorded file hashes with those of `files`, in one transaction."""
+def _record(con, period: str, files: list[Rendered], disputes_as_of=None) -> None:
+    """Replace the period's recorded file hashes with those of `files` (and the finance report's
+    disputes cut-off they were rendered with), in one transaction."""
     run_id = (query(con, "marts/finance_period", {"period": period}) or [{"run_id": None}])[0]["run_id"]
     with transaction(con):
         run_sql(con, "marts/statement_files_clear", {"period": period})
+        if disputes_as_of is not None:
+            run_sql(con, "loads/report_cutoff", {"period": period, "disputes_as_of": disputes_as_of})
         for f in files:
             params = {"period": period, "kind": f.kind, "path": f.path, "sha256": f.sha256, "run_id": run_id}
             if f.rights_holder_id:

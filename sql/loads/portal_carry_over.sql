@@ -18,3 +18,5 @@ SELECT count(nextval('portal.dispute_seq'))
 FROM range((SELECT coalesce(max(dispute_id), 0) FROM portal.disputes));
 SELECT count(nextval('portal.access_seq'))
 FROM range((SELECT coalesce(max(access_id), 0) FROM portal.access_log));
+-- The finance reports' disputes cut-offs: the files on disk were built with them.
+INSERT OR REPLACE INTO portal.report_cutoffs SELECT * FROM live.portal.report_cutoffs;

@@ -58,3 +58,10 @@ CREATE TABLE IF NOT EXISTS portal.access_log (
     subject          VARCHAR,  -- the file's sha256, the dispute id, ...
     status           INTEGER NOT NULL
 );
+
+-- The moment up to which a period's finance report shows disputes: recorded when its files are
+-- built, so `statements verify` re-renders the same bytes while holders go on filing.
+CREATE TABLE IF NOT EXISTS portal.report_cutoffs (
+    period         VARCHAR PRIMARY KEY,
+    disputes_as_of TIMESTAMP NOT NULL
+);
