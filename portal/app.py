@@ -17,8 +17,9 @@ import os
 import re
 import secrets
 import threading
+import time
 from collections import defaultdict
-from contextlib import contextmanager
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -32,6 +33,7 @@ from starlette.exceptions import HTTPException
 from starlette.middleware.sessions import SessionMiddleware
 
 from portal import accounts, credentials, svg
+from portal.access_journal import journal_for
 from settlement import disputes, inputs
 from settlement.config import Settings
 from settlement.warehouse import query, run_sql, transaction, warehouse
@@ -52,6 +54,9 @@ class PortalConfig:
     secret_key: str
     secure_cookies: bool
     rate_limit: accounts.RateLimit = field(default_factory=accounts.RateLimit)
+    # Access-log rows are journaled (fsynced) per request and loaded into the warehouse at most
+    # this many seconds later (portal/access_journal.py); 0: loaded at once, every request.
+    access_log_flush_s: float = 0.0
 
 
 def is_loopback(host: str) -> bool:
@@ -115,27 +120,76 @@ def create_app(config: PortalConfig) -> FastAPI:
         with db_lock, warehouse(settings.warehouse, read_only=True) as con:
             yield con
 
+    journal = journal_for(settings.home / "portal")
+    flushed = {"at": 0.0}
+
+    @contextmanager
+    def writable():
+        with warehouse(settings.warehouse) as con:
+            yield con
+
+    def flush_access_log() -> int:
+        with db_lock:
+            flushed["at"] = time.monotonic()
+            return journal.flush(writable)
+
     def record(request: Request, user: dict | None, action: str, subject: str | None = None,
                status: int = 200) -> None:  # fmt: skip
-        with db_lock, warehouse(settings.warehouse) as con, transaction(con):
-            run_sql(con, "loads/portal_access", {
-                "now": _now(), "user_id": user and user["user_id"],
-                "rights_holder_id": user and user["rights_holder_id"], "client": _client(request),
-                "action": action, "path": (request.url.path + (f"?{request.url.query}" if request.url.query else ""))[:500], "subject": subject, "status": status,
-            })  # fmt: skip
+        journal.append({
+            "accessed_at": _now(), "user_id": user and user["user_id"],
+            "rights_holder_id": user and user["rights_holder_id"], "client": _client(request),
+            "action": action, "path": (request.url.path + (f"?{request.url.query}" if request.url.query else ""))[:500], "subject": subject, "status": status,
+        })  # fmt: skip
+        if time.monotonic() - flushed["at"] >= config.access_log_flush_s:
+            flush_access_log()
+
+    def flush_loop(stop: threading.Event) -> None:
+        while not stop.wait(max(config.access_log_flush_s, 0.1)):
+            try:
+                flush_access_log()
+            except Exception:  # the journal keeps the rows; the next flush loads them
+                log.exception("loading the access-log journal failed; retrying at the next flush")
+
+    @asynccontextmanager
+    async def lifespan(_app):
+        flush_access_log()  # what a killed process journaled but never loaded
+        stop = threading.Event()
+        thread = threading.Thread(target=flush_loop, args=(stop,), name="access-log-flush", daemon=True)
+        thread.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            thread.join(timeout=30)
+            flush_access_log()
+
+    app.router.lifespan_context = lifespan
+    app.state.flush_access_log = flush_access_log
 
     credentials.ensure(settings.warehouse)
+
+    # Live sessions this process has seen: session digest -> (user, started). A session ends
+    # by sign-out (here: the entry goes) or because its user is disabled (the warehouse row,
+    # checked on every request), so the credentials file is read once per session and process,
+    # not on every page (it cost about 20 ms: benchmarks/portal_pages.py).
+    live: dict[str, tuple[str, datetime]] = {}
 
     def user_of(request: Request, con) -> dict:
         token = request.session.get("sid")
         rows = []
         if isinstance(token, str):
-            with credentials.connect(settings.warehouse, read_only=True) as secrets:
-                rows = query(secrets, "credentials/session_user", {
-                    "session_id": _session_id(token), "now": _now(), "max_age_s": SESSION_MAX_AGE_S,
-                })  # fmt: skip
-        if rows:
-            rows = query(con, "marts/portal_session_user", {"user_id": rows[0]["user_id"]})
+            sid, now = _session_id(token), _now()
+            if sid not in live:
+                with credentials.connect(settings.warehouse, read_only=True) as secrets:
+                    found = query(secrets, "credentials/session_user", {
+                        "session_id": sid, "now": now, "max_age_s": SESSION_MAX_AGE_S,
+                    })  # fmt: skip
+                if found:
+                    live[sid] = (found[0]["user_id"], found[0]["started_at"])
+            if sid in live and (now - live[sid][1]).total_seconds() >= SESSION_MAX_AGE_S:
+                live.pop(sid, None)
+            if sid in live:
+                rows = query(con, "marts/portal_session_user", {"user_id": live[sid][0]})
         if not rows:
             request.session.clear()
             raise SignInRequired()
@@ -217,6 +271,7 @@ def create_app(config: PortalConfig) -> FastAPI:
             user = user_of(request, con)
         check_csrf(request, csrf_token)
         write_secret("credentials/session_end", {"session_id": _session_id(request.session["sid"]), "now": _now()})
+        live.pop(_session_id(request.session["sid"]), None)
         request.session.clear()
         record(request, user, "sign_out")
         return RedirectResponse("/login", status_code=303)

@@ -162,6 +162,11 @@ def test_holder_signs_in_drills_down_plays_downloads_disputes_and_sees_the_resol
         (ROOT / "docs" / "img").mkdir(parents=True, exist_ok=True)
         for path in shots:
             shutil.copyfile(path, ROOT / "docs" / "img" / path.name)
-    with warehouse(home["settings"].warehouse, read_only=True) as con:
-        actions = {r[0] for r in con.execute("SELECT action FROM portal.access_log WHERE user_id = 'ana@a.example'").fetchall()}
+    # the server loads its access-log journal into the warehouse every 2 s (portal/access_journal.py)
+    for _ in range(300):
+        with warehouse(home["settings"].warehouse, read_only=True) as con:
+            actions = {r[0] for r in con.execute("SELECT action FROM portal.access_log WHERE user_id = 'ana@a.example'").fetchall()}
+        if {"sign_in", "view", "download", "dispute"} <= actions:
+            break
+        time.sleep(0.1)
     assert {"sign_in", "view", "download", "dispute"} <= actions

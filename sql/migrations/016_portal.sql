@@ -65,3 +65,10 @@ CREATE TABLE IF NOT EXISTS portal.report_cutoffs (
     period         VARCHAR PRIMARY KEY,
     disputes_as_of TIMESTAMP NOT NULL
 );
+
+-- Batches of the access-log journal already loaded (portal/access_journal.py), recorded in the
+-- transaction that loads them, so a batch left behind by a kill is never loaded twice.
+CREATE TABLE IF NOT EXISTS portal.access_journal_loads (
+    batch VARCHAR PRIMARY KEY,
+    rows  INTEGER NOT NULL
+);
