@@ -403,8 +403,34 @@ def create_app(config: PortalConfig) -> FastAPI:
         with read() as con:
             user = user_of(request, con)
             rows = _generation(con, user, platform_id, generation_id)
+        # next to the generation: the holder's own works it paid, as the catalog renders them
+        works = list(dict.fromkeys(r["work_id"] for r in rows))
+        excerpts = catalog_excerpts(settings, works)
         record(request, user, "view", f"generation {platform_id} {generation_id}")
-        return page(request, "generation.html", user, rows=rows, g=rows[0])
+        return page(request, "generation.html", user, rows=rows, g=rows[0],
+                    excerpts=[(w, next(r["title"] for r in rows if r["work_id"] == w)) for w in works if w in excerpts])
+
+    @app.get("/work/audio")
+    def work_audio(request: Request, id: str = ""):
+        """The catalog's rendered excerpt of one of the holder's own works (a work with a line
+        of the holder's, as on /work); anything else is 404."""
+        work_id = id
+        with read() as con:
+            user = user_of(request, con)
+            if not _ID.match(work_id) or not query(con, "marts/portal_work_lines", {
+                    "rights_holder_id": user["rights_holder_id"], "work_id": work_id}):  # fmt: skip
+                raise HTTPException(404)
+        excerpt = catalog_excerpts(settings, [work_id]).get(work_id)
+        if excerpt is None:
+            raise HTTPException(404)
+        path, sha256 = excerpt
+        data = path.read_bytes()
+        if hashlib.sha256(data).hexdigest() != sha256:
+            log.error("catalog excerpt of %r differs from the sha256 the catalog recorded", work_id)
+            raise HTTPException(409, "this recording differs from the one the catalog recorded")
+        record(request, user, "download", sha256)
+        media = "audio/flac" if path.suffix == ".flac" else (mimetypes.guess_type(path.name)[0] or "application/octet-stream")
+        return Response(data, media_type=media, headers={"Cache-Control": "private, no-store", "X-Content-SHA256": sha256})
 
     @app.get("/generation/audio")
     def generation_audio(request: Request, platform: str = "", id: str = ""):
@@ -513,6 +539,36 @@ def _period(text: str) -> str:
         return inputs.period(text)
     except inputs.InputError:
         raise HTTPException(404) from None
+
+
+def catalog_excerpts(settings: Settings, work_ids: list[str]) -> dict[str, tuple[Path, str]]:
+    """work id -> (file, recorded sha256) of the audio catalog's rendered excerpts
+    (TRIBUTARY_HOME/catalog/audio.parquet, written by sandbox/audio_render.py). A file name is
+    the catalog's, so it is checked like any input: a plain name whose file lies under
+    catalog/audio inside TRIBUTARY_HOME, or the work has no excerpt here."""
+    import pyarrow.parquet as pq  # only pages with evidence need it
+
+    index = settings.catalog / "audio.parquet"
+    if not work_ids or not index.is_file():
+        return {}
+    try:
+        table = pq.read_table(index, columns=["work_id", "file_name", "file_sha256"],
+                              filters=[("work_id", "in", list(work_ids))]).to_pylist()  # fmt: skip
+    except Exception:  # an unreadable or foreign catalog index: no excerpts, said in the log
+        log.exception("cannot read %s", index)
+        return {}
+    folder = (settings.catalog / "audio").resolve()
+    found = {}
+    for row in table:
+        name, sha = row["file_name"], row["file_sha256"]
+        if not isinstance(name, str) or not isinstance(sha, str) or not re.fullmatch(r"[0-9a-f]{64}", sha):
+            continue
+        if not re.fullmatch(r"[\w.-]{1,200}", name) or name.startswith("."):
+            continue
+        path = (folder / name).resolve()
+        if path.parent == folder and path.is_relative_to(settings.home.resolve()) and path.is_file():
+            found[row["work_id"]] = (path, sha)
+    return found
 
 
 def _local(target: str) -> str:
