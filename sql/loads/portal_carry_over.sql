@@ -13,6 +13,9 @@ INSERT INTO portal.dispute_events
 SELECT l.* FROM live.portal.dispute_events AS l ANTI JOIN portal.dispute_events AS s USING (dispute_id, seq);
 INSERT INTO portal.access_log
 SELECT l.* FROM live.portal.access_log AS l ANTI JOIN portal.access_log AS s USING (access_id);
+-- with the journal batches those rows came from, so none is loaded a second time
+INSERT INTO portal.access_journal_loads
+SELECT l.* FROM live.portal.access_journal_loads AS l ANTI JOIN portal.access_journal_loads AS s USING (batch);
 -- The sequences go past every carried id, so the next dispute or log row gets a new one.
 SELECT count(nextval('portal.dispute_seq'))
 FROM range((SELECT coalesce(max(dispute_id), 0) FROM portal.disputes));
