@@ -8,7 +8,7 @@ export AIRFLOW__CORE__LOAD_EXAMPLES := False
 export AIRFLOW__CORE__DAGS_FOLDER := $(CURDIR)/dags
 export TRIBUTARY_HOME ?= $(CURDIR)/var
 
-.PHONY: install demo test test-fast lint clean audio-system-packages statement-system-packages
+.PHONY: install demo test test-fast lint clean audio-system-packages statement-system-packages portal-system-packages
 
 # The audio sandbox renders catalog works with the distribution's FluidSynth and its General
 # MIDI soundfont (sandbox/audio_render.py); installed here like .ci/run installs PostgreSQL.
@@ -33,7 +33,17 @@ statement-system-packages:
 	  DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq fonts-noto-core fonts-wqy-microhei poppler-utils >/dev/null; \
 	fi
 
-$(VENV)/.installed: pyproject.toml | audio-system-packages statement-system-packages
+# The portal's browser test drives the distribution's Chromium with Playwright for Python
+# (tests/test_portal_browser.py); Playwright never downloads a browser of its own here.
+portal-system-packages:
+	@if ! command -v chromium >/dev/null; then \
+	  echo "installing chromium"; \
+	  sudo=""; [ "$$(id -u)" -eq 0 ] || sudo="sudo"; \
+	  $$sudo apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq chromium >/dev/null; \
+	fi
+
+$(VENV)/.installed: pyproject.toml | audio-system-packages statement-system-packages portal-system-packages
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11+ is required"'
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install -q --upgrade pip

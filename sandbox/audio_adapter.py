@@ -16,6 +16,7 @@ known in closed form (output_gradient), so TRAK's default needs no backward pass
 from __future__ import annotations
 
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 import torch
@@ -58,9 +59,9 @@ class AudioDiffusionAdapter:
     # 20,544 weights (a 64 x 64 x 5 conv and its bias) featurised exactly instead of
     # projected to 16 x 80. Chosen on tuning
     # seeds 0 and 4 of benchmarks/audio_attribution.py (mean LDS 0.396 against 0.292 for the
-    # engine's default), registered before held-out seeds 3, 5, 6 were scored
+    # engine's default), registered before the held-out seeds were scored
     # (docs/BENCHMARKS.md). Memory: 20,544 floats per work and checkpoint (80 KiB).
-    method_defaults = {"trak": {"exact_up_to": 1 << 15}}
+    method_defaults: ClassVar[dict] = {"trak": {"exact_up_to": 1 << 15}}
 
     def __init__(
         self,

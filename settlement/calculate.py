@@ -8,7 +8,7 @@ import subprocess
 from datetime import UTC, date, datetime
 from pathlib import Path
 
-from settlement import identity, inputs
+from settlement import disputes, identity, inputs
 from settlement.warehouse import query, run_sql, transaction, warehouse
 
 
@@ -66,11 +66,16 @@ def calculate_period(
         exceptions = [tuple(r.values()) for r in query(con, "checks/period_exceptions", params)]
         # Is the month whole and is it its turn (checks/period_readiness): the same list.
         exceptions += [tuple(r.values()) for r in query(con, "checks/period_readiness", {"period": period})]
+        # Holders' open disputes (settlement.disputes): listed with the result, or blocking.
+        open_disputes = disputes.open_disputes(con)
+        if disputes.policy() == "block":
+            exceptions += open_disputes
+        listed = {"open_disputes": [list(d) for d in open_disputes]} if open_disputes else {}
         if exceptions:
             raise QualityGateError(period, "calculation", sorted(exceptions))
         fingerprint = query(con, "checks/period_inputs_fingerprint", {"period": period})[0]["fingerprint"]
         if row and row[0] in ("calculated", "approved") and row[2] == fingerprint:
-            return {"period": period, "unchanged": True, "run_id": row[1], **_totals(con, period)}
+            return {"period": period, "unchanged": True, "run_id": row[1], **_totals(con, period), **listed}
         now = datetime.now(UTC).replace(tzinfo=None)
         with transaction(con):
             n_adjustments = _restate_closed_periods(con, period, run_id)
@@ -109,7 +114,7 @@ def calculate_period(
                     "started_at": started, "now": now,
                 },
             )  # fmt: skip
-    return {"period": period, "unchanged": False, "run_id": run_id, **totals}
+    return {"period": period, "unchanged": False, "run_id": run_id, **totals, **listed}
 
 
 def run_manifest(con, period: str, period_start) -> dict:

@@ -22,6 +22,7 @@ from settlement import (
     audit,
     calculate,
     catalog_csv,
+    disputes,
     inputs,
     lifecycle,
     platforms,
@@ -54,6 +55,12 @@ app.add_typer(contacts_app, name="contacts")
 app.add_typer(deliveries_app, name="deliveries")
 app.add_typer(alerts_app, name="alerts")
 app.add_typer(provenance_app, name="provenance")
+portal_app = typer.Typer(help="The holder portal (docs/portal.md). Without a subcommand: serve it.")
+portal_users_app = typer.Typer(help="Portal users of rights holder organisations.", no_args_is_help=True)
+disputes_app = typer.Typer(help="Holders' disputes of statement lines.", no_args_is_help=True)
+portal_app.add_typer(portal_users_app, name="users")
+app.add_typer(portal_app, name="portal")
+app.add_typer(disputes_app, name="disputes")
 console = Console()
 
 USER_ERROR, FAILURE = 2, 1
@@ -341,6 +348,120 @@ def splits_change(
     Example: tributary splits change --work W0001 --right master --from 2026-11-01 --holder RH0002=1"""
     result = splits.change_ownership(_settings().warehouse, work, right, from_date, splits.parse_holders(holder))
     console.print_json(json.dumps(result, default=str))
+
+
+@portal_app.callback(invoke_without_command=True)
+def portal_serve(
+    ctx: typer.Context,
+    host: Annotated[str, typer.Option(help="address to listen on; loopback unless a reverse proxy needs more")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port")] = 8470,
+    public_url: Annotated[str | None, typer.Option(help="the https:// address holders use, behind a reverse proxy")] = None,
+    forwarded_allow_ips: Annotated[str, typer.Option(help="proxies whose X-Forwarded-For/-Proto are trusted")] = "127.0.0.1",
+) -> None:
+    """Serve the holder portal. Session cookies are Secure unless both the listening address and
+    --public-url are loopback. Example: tributary portal --port 8470"""
+    if ctx.invoked_subcommand is not None:
+        return
+    from portal.server import serve  # the web stack only when the portal runs
+
+    serve(_settings(), host=host, port=port, public_url=public_url, forwarded_allow_ips=forwarded_allow_ips)
+
+
+@portal_users_app.command("add")
+@_user_errors
+def portal_users_add(
+    user: Annotated[str, typer.Argument(help="sign-in name, e.g. an email address")],
+    holder: Annotated[str, typer.Option(help="the rights holder id the user belongs to")],
+    by: Annotated[str, typer.Option(help="who creates the user")],
+    name: Annotated[str | None, typer.Option(help="display name")] = None,
+    password_stdin: Annotated[bool, typer.Option(help="read the password from standard input")] = False,
+) -> None:
+    """Create a portal user for a holder organisation. The password is asked for (twice) or read
+    from stdin with --password-stdin; it is never an argument, so no shell history or process
+    list shows it. Example: tributary portal users add ana@label.example --holder RH0001 --by carol"""
+    import sys
+
+    from portal import accounts
+
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    else:
+        password = typer.prompt("password", hide_input=True, confirmation_prompt=True)
+    result = accounts.add_user(_settings().warehouse, user=user, rights_holder_id=holder,
+                               display_name=name or user, password=password, by=by)  # fmt: skip
+    console.print(f"user {result['user_id']} created for {result['rights_holder_id']}", markup=False)
+
+
+@portal_users_app.command("disable")
+@_user_errors
+def portal_users_disable(
+    user: Annotated[str, typer.Argument(help="sign-in name")],
+    by: Annotated[str, typer.Option(help="who disables the user")],
+) -> None:
+    """Disable a portal user: it can no longer sign in and its open sessions end now.
+    Example: tributary portal users disable ana@label.example --by carol"""
+    from portal import accounts
+
+    result = accounts.disable_user(_settings().warehouse, user=user, by=by)
+    console.print(f"user {result['user_id']} disabled at {result['disabled_at']:%Y-%m-%d %H:%M} UTC", markup=False)
+
+
+@portal_users_app.command("list")
+def portal_users_list() -> None:
+    """List portal users (never their password hashes). Example: tributary portal users list"""
+    from portal import accounts
+
+    table = Table("user_id", "rights_holder_id", "display_name", "created_by", "created_at", "disabled_at")
+    from rich.text import Text
+
+    for u in accounts.list_users(_settings().warehouse):
+        table.add_row(*(Text("" if v is None else str(v)) for v in u.values()))
+    console.print(table)
+
+
+@disputes_app.command("list")
+@_user_errors
+def disputes_list(
+    status: Annotated[str | None, typer.Option(help="open, upheld or rejected (default: all)")] = None,
+    csv: Annotated[bool, typer.Option("--csv", help="print CSV (safe to open in a spreadsheet) instead of a table")] = False,
+) -> None:
+    """Holders' disputes, newest first. Example: tributary disputes list --status open"""
+    from rich.text import Text
+
+    from settlement import cells
+
+    rows = disputes.list_disputes(_settings().warehouse, status)
+    if csv:  # reasons are typed by holders: cells cleaned and formula-neutralised
+        typer.echo(cells.csv_bytes(list(rows[0]) if rows else ["dispute_id"], rows).decode(), nl=False)
+        return
+    table = Table("id", "state", "period", "holder", "platform", "work", "right", "amount", "filed", "reason")
+    for d in rows:
+        # Text, not markup: a holder's reason may hold "[...]" that rich would render
+        table.add_row(*(Text(str(v)) for v in (
+            d["dispute_id"], d["status"], d["period"], d["rights_holder_id"], d["platform_id"], d["work_id"],
+            d["right_type"], f"{d['line_amount']} {d['currency']}", f"{d['filed_at']:%Y-%m-%d %H:%M} {d['filed_by']}",
+            d["reason"])))  # fmt: skip
+    console.print(table)
+
+
+@disputes_app.command("resolve")
+@_user_errors
+def disputes_resolve(
+    dispute_id: Annotated[int, typer.Argument(help="the dispute's number")],
+    reason: Annotated[str, typer.Option(help="the answer the holder reads")],
+    by: Annotated[str, typer.Option(help="your user name")],
+    upheld: Annotated[bool, typer.Option("--upheld/--rejected", help="uphold or reject the dispute")] = ...,
+    adjustment: Annotated[str | None, typer.Option(help="upheld: the amount agreed, in the line's currency")] = None,
+    in_period: Annotated[str | None, typer.Option(help="upheld: the open period whose calculation pays the correction")] = None,
+) -> None:
+    """Uphold or reject an open dispute; the holder sees the answer in the portal. An upheld
+    dispute is paid by correcting its input (e.g. `tributary splits change`): the calculation of
+    --in-period then pays the difference as an adjustment, which the holder sees with the answer.
+    Example: tributary disputes resolve 3 --rejected --reason "splits confirmed by the publisher" --by carol"""
+    d = disputes.resolve(_settings().warehouse, dispute_id, upheld=upheld, reason=reason, by=by,
+                         adjustment=adjustment, adjustment_period=in_period)  # fmt: skip
+    again = "already " if d.get("already") else ""
+    console.print(f"dispute {d['dispute_id']} {again}{d['status']} by {d['changed_by']}", markup=False)
 
 
 if __name__ == "__main__":

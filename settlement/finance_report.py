@@ -1,5 +1,6 @@
 """The finance team's period report: pools per platform, money allocated, paid out and carried
-forward, adjustments, exceptions, quarantined records and approvals, as one HTML page and one CSV.
+forward, adjustments, exceptions, quarantined records, holders' disputes and approvals, as one
+HTML page and one CSV.
 
 Labels say what a number is: `allocated_to_holders` (the pool divided over holders by the
 calculation) is not `paid_out` (money sent at the close, holders above their minimum payout)
@@ -32,8 +33,14 @@ def _fmt(value: object) -> str:
     return str(value)
 
 
-def gather(con, period: str, period_start) -> dict:
+def gather(con, period: str, period_start, disputes_as_of=None) -> dict:
+    """`disputes_as_of`: show disputes as they stood then (a build passes its own time and
+    records it); None: the cut-off recorded by the last build (marts/report_cutoff), so a
+    re-render for `statements verify` gives the same bytes."""
     tables = {r["name"] for r in query(con, "marts/finance_tables")}
+    if disputes_as_of is None:
+        disputes_as_of = query(con, "marts/report_cutoff", {"period": period})[0]["disputes_as_of"]
+    as_of = {"period": period, "as_of": disputes_as_of}
     return {
         "period": query(con, "marts/finance_period", {"period": period}),
         "pools": query(con, "marts/period_summary", {"period": period}),
@@ -48,6 +55,9 @@ def gather(con, period: str, period_start) -> dict:
         "quarantine": query(con, "marts/finance_quarantine", {"period": period}),
         "deliveries": [d for d in query(con, "marts/deliveries", {"period": period}) if d["kind"] == "statement"]
         if "settlement.deliveries" in tables else None,
+        "dispute_counts": query(con, "marts/finance_dispute_counts", as_of) if as_of["as_of"] else [],
+        "disputes": query(con, "marts/finance_disputes", as_of) if as_of["as_of"] else [],
+        "disputes_as_of": as_of["as_of"],
     }  # fmt: skip
 
 
@@ -81,6 +91,14 @@ def _csv(data: dict, period: str, statements: int) -> bytes:
         rows.append(["exception", values[0], values[1], "", values[2]])
     for q in data["quarantine"]:
         rows.append(["quarantined", f"{q['rule']}: {q['reason']}", q["platform_id"], "record", q["generation_id"]])
+    for d in data["dispute_counts"]:
+        rows.append(["disputes", d["status"], "", "disputes", d["disputes"]])
+        if d["currency"]:
+            rows.append(["disputes", f"{d['status']} disputed amount", "", d["currency"], d["disputed_amount"]])
+    for d in data["disputes"]:
+        item = (f"dispute {d['dispute_id']} {d['status']}: {d['rights_holder_id']} {d['line_period']} "
+                f"{d['work_id']} {d['right_type']}")
+        rows.append(["dispute", item, d["platform_id"], d["currency"], d["line_amount"]])
     for a in data["approvals"] or []:
         rows.append(["approval", f"approved by {a['approved_by']} at {_fmt(a['approved_at'])}", "", "", a["run_id"]])
     for c in data["closes"] or []:
@@ -155,6 +173,19 @@ def _html(data: dict, period: str, statements: int) -> bytes:
          + _table(["platform", "rule", "generation", "reason", "window start (UTC)", "quarantined at (UTC)"],
                   [list(q.values()) for q in data["quarantine"]]))
         if data["quarantine"] else "<p class=muted>No records were quarantined for this period.</p>",
+        # The cut-off itself is not printed: a restore from a snapshot (taken before the final
+        # build) re-renders these bytes, and they must match the files on disk.
+        "<h2>Disputes (as they stood when this report was built)</h2>",
+        _table(["status", "currency", "disputes", "disputed line amount"],
+               [[d["status"], d["currency"] or "", d["disputes"], d["disputed_amount"] if d["currency"] else ""]
+                for d in data["dispute_counts"]], numeric={2, 3}),
+        _table(["dispute", "status", "holder", "line period", "platform", "work", "right", "line amount", "currency",
+                "filed by", "filed at (UTC)", "last change by", "reason for the status", "adjustment", "paid in"],
+               [[d["dispute_id"], d["status"], d["rights_holder_id"], d["line_period"], d["platform_id"], d["work_id"],
+                 d["right_type"], d["line_amount"], d["currency"], d["filed_by"], d["filed_at"], d["changed_by"],
+                 d["status_reason"], d["adjustment_amount"], d["adjustment_period"]] for d in data["disputes"]],
+               numeric={7, 13})
+        if data["disputes"] else "<p class=muted>No disputes for this period.</p>",
         "<h2>Approvals and close</h2>",
         _table(["calculation run", "approved by", "approved at (UTC)", "prepared by"], [list(a.values()) for a in data["approvals"]])
         if data["approvals"] else

@@ -294,12 +294,13 @@ def restore_snapshot(warehouse_path: Path, snapshot: Path, expected_sha256: str 
     if not closed:
         raise LifecycleError(f"{snapshot} holds no closed period; it is not a period snapshot")
     period = closed[-1]
-    recorded = None
+    recorded, live_opens = None, False
     if warehouse_path.exists():
         try:
             with warehouse(warehouse_path, read_only=True) as live:
                 rows = query(live, "marts/period_snapshot", {"period": period})
             recorded = rows[0]["snapshot_sha256"] if rows else None
+            live_opens = True
         except duckdb.Error:  # the live file is what we are replacing; it may well not open
             recorded = None
     if recorded is not None and expected_sha256 is not None and expected_sha256.lower() != recorded:
@@ -333,6 +334,8 @@ def restore_snapshot(warehouse_path: Path, snapshot: Path, expected_sha256: str 
                 "period": period, "snapshot_path": str(snapshot), "snapshot_sha256": digest,
                 "now": now.replace(tzinfo=None), "kept_as": str(kept) if warehouse_path.exists() else None,
             })  # fmt: skip
+        if live_opens:
+            _carry_portal(con, warehouse_path)
         if query(con, "marts/statement_files_recorded", {"period": period}):
             statements.record_rendered(con, period)
         con.execute("CHECKPOINT")
@@ -345,6 +348,20 @@ def restore_snapshot(warehouse_path: Path, snapshot: Path, expected_sha256: str 
     _fsync_dir(warehouse_path.parent)
     return {"period": period, "restored_from": str(snapshot), "sha256": digest,
             "previous_file_kept_as": str(kept) if kept.exists() else None}  # fmt: skip
+
+
+def _carry_portal(con, live: Path) -> None:
+    """What holders did in the portal after the snapshot (users, disputes and their events, the
+    access log) is not rolled back by a restore: a dispute filed since is a holder's claim that
+    finance must still answer, and the access log is evidence. They are copied over from the
+    replaced warehouse when it still opens; when it is lost, only what the snapshot holds
+    remains. Passwords and sessions are not in the warehouse at all (portal/credentials.py)."""
+    con.execute(f"ATTACH '{_sql_path(live)}' AS live (READ_ONLY)")
+    try:
+        with transaction(con):
+            run_sql(con, "loads/portal_carry_over")
+    finally:
+        con.execute("DETACH live")
 
 
 def _checkpoint_or_move_wal(live: Path, kept: Path) -> None:

@@ -142,10 +142,11 @@ def holder_rows(con, period: str, rights_holder_id: str) -> tuple[list[dict], li
     return lines, generations
 
 
-def render_period(con, period: str, progress: bool | None = None) -> list[Rendered]:
+def render_period(con, period: str, progress: bool | None = None, disputes_as_of=None) -> list[Rendered]:
     """Every file of a calculated period, rendered in memory from the warehouse.
 
-    `progress`: a bar per holder on stderr (None: only when stderr is a terminal)."""
+    `progress`: a bar per holder on stderr (None: only when stderr is a terminal).
+    `disputes_as_of`: see finance_report.gather (None: the cut-off of the last build)."""
     start = _period_start(period)
     state = query(con, "marts/finance_period", {"period": period})
     if not state or state[0]["status"] == "open" or state[0]["run_id"] is None:
@@ -238,13 +239,13 @@ def render_period(con, period: str, progress: bool | None = None) -> list[Render
     files.append(
         Rendered(f"{period_dir}/period_summary.json", "", "summary_json", summary_json.encode())
     )
-    return files + _finance_report_files(con, period, len(holders))
+    return files + _finance_report_files(con, period, len(holders), disputes_as_of)
 
 
-def _finance_report_files(con, period: str, n_statements: int) -> list[Rendered]:
+def _finance_report_files(con, period: str, n_statements: int, disputes_as_of=None) -> list[Rendered]:
     period_dir = safe_name(period)
     report_html, report_csv = finance_report.render(
-        finance_report.gather(con, period, _period_start(period)), period, n_statements
+        finance_report.gather(con, period, _period_start(period), disputes_as_of), period, n_statements
     )
     return [
         Rendered(f"{period_dir}/finance_report_{period_dir}.html", "", "finance_html", report_html),
@@ -291,9 +292,11 @@ def build_statements(
     out_root = Path(out_root)
     period = inputs.period(period)
     with warehouse(warehouse_path) as con:
-        files = render_period(con, period, progress)
+        # The finance report shows disputes as they stand now; _record keeps this cut-off.
+        as_of = datetime.now(UTC).replace(tzinfo=None)
+        files = render_period(con, period, progress, disputes_as_of=as_of)
         _write(out_root, files)
-        _record(con, period, files)
+        _record(con, period, files, as_of)
     holders = {f.rights_holder_id for f in files if f.rights_holder_id}
     return {"period": period, "folder": str(out_root / safe_name(period)), "statements": len(holders),
             "files": len(files)}  # fmt: skip
@@ -311,11 +314,14 @@ def _write(out_root: Path, files: list[Rendered]) -> None:
         partial.replace(path)
 
 
-def _record(con, period: str, files: list[Rendered]) -> None:
-    """Replace the period's recorded file hashes with those of `files`, in one transaction."""
+def _record(con, period: str, files: list[Rendered], disputes_as_of=None) -> None:
+    """Replace the period's recorded file hashes with those of `files` (and the finance report's
+    disputes cut-off they were rendered with), in one transaction."""
     run_id = (query(con, "marts/finance_period", {"period": period}) or [{"run_id": None}])[0]["run_id"]
     with transaction(con):
         run_sql(con, "marts/statement_files_clear", {"period": period})
+        if disputes_as_of is not None:
+            run_sql(con, "loads/report_cutoff", {"period": period, "disputes_as_of": disputes_as_of})
         for f in files:
             params = {"period": period, "kind": f.kind, "path": f.path, "sha256": f.sha256, "run_id": run_id}
             if f.rights_holder_id:

@@ -1,0 +1,1 @@
+INSERT INTO sessions VALUES ($session_id, $user_id, $client, $now, NULL);

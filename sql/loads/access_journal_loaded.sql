@@ -1,0 +1,1 @@
+INSERT INTO portal.access_journal_loads VALUES ($batch, $rows);
