@@ -504,6 +504,15 @@ def create_app(config: PortalConfig) -> FastAPI:
         return Response(svg.earnings_chart(rows, currency), media_type="image/svg+xml",
                         headers={"Cache-Control": "private, no-store"})
 
+    # alerts (settlement/alerts.py raises them; the alert mails link here) --------------------
+    @app.get("/alerts", response_class=HTMLResponse)
+    def alert_list(request: Request):
+        with read() as con:
+            user = user_of(request, con)
+            rows = query(con, "marts/alerts", {"period": None, "rights_holder_id": user["rights_holder_id"]})
+        record(request, user, "view")
+        return page(request, "alerts.html", user, alerts=list(reversed(rows)))
+
     # disputes -----------------------------------------------------------------------------
     @app.get("/disputes", response_class=HTMLResponse)
     def dispute_list(request: Request):

@@ -5,6 +5,7 @@ no password in clear anywhere, and the access log."""
 
 from __future__ import annotations
 
+import html
 import logging
 import re
 import subprocess
@@ -77,6 +78,7 @@ def _routes(home, holder: str) -> dict[str, list[str]]:
         "downloads": [f"/statements/{PERIOD}/download?kind={quote(k, safe='')}" for k in kinds],
         "earnings": ["/earnings", "/earnings/work/USD.svg", "/earnings/platform/USD.svg", "/earnings/right_type/USD.svg"],
         "disputes": ["/disputes"],
+        "alerts": ["/alerts"],
     }  # fmt: skip
 
 
@@ -114,7 +116,7 @@ def test_holder_a_gets_404_for_every_route_of_holder_b(home):
             assert a.get(url).status_code == 404, (group, url)
     b_shas = {sha for h, _, sha in home["files"] if h == B}
     b_works = {w for h, _, w, _, _ in home["lines"] if h == B}
-    for url in own["statements"] + own["earnings"] + own["disputes"]:
+    for url in own["statements"] + own["earnings"] + own["disputes"] + own["alerts"]:
         text = a.get(url).text
         assert not any(sha in text for sha in b_shas), url
         assert not any(re.search(rf"\b{w}\b", text) for w in b_works), url
@@ -361,3 +363,32 @@ def test_finance_commands_refuse_bad_input_with_the_rule_and_exit_2(home, monkey
     for args, rule in cases.items():
         r = runner.invoke(app, list(args), input="a long enough password\n")
         assert r.exit_code == 2 and rule in r.output and "Traceback" not in r.output, (args, r.output)
+
+
+def test_alerts_page_shows_the_holders_own_alerts_only(home, tmp_path):
+    """The alert mails link to /alerts: each holder sees the alerts its rules raised there,
+    never another holder's."""
+    import shutil
+
+    from settlement import alerts
+    from settlement.config import Settings
+
+    # a copy of the settled home: raising alerts writes to its warehouse
+    settings = Settings(tmp_path / "home")
+    shutil.copytree(home["settings"].home, settings.home)
+    for holder in (A, B):
+        # near_copy at a tiny share: every generation that paid one of the holder's works
+        alerts.add_rule(settings.warehouse, holder, "near_copy", "0.000001")
+    alerts.evaluate(settings.warehouse, PERIOD, send=False)
+    mine = alerts.listed(settings.warehouse, PERIOD, A)
+    theirs = alerts.listed(settings.warehouse, PERIOD, B)
+    assert mine and theirs
+    client = TestClient(create_app(PortalConfig(settings, "test-secret-" + "x" * 32, False)),
+                        follow_redirects=False)  # fmt: skip
+    assert sign_in(client, "ana@a.example").status_code == 303
+    page = client.get("/alerts").text
+    assert page.count("<tr>") == 1 + len(mine)  # the header and A's alerts, nothing else
+    for row in mine:
+        assert html.escape(row["detail"], quote=False) in page or html.escape(row["detail"]) in page, row
+    b_works = {w for h, _, w, _, _ in home["lines"] if h == B} - {w for h, _, w, _, _ in home["lines"] if h == A}
+    assert not any(re.search(rf"\b{w}\b", page) for w in b_works)
