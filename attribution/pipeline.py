@@ -18,6 +18,7 @@ import pandas as pd
 from attribution.calibration import null_distribution
 from attribution.protocol import InvalidExample, ModelAdapter
 from attribution.registry import load_adapter
+from attribution.robust import robust_topk
 from attribution.shares import SharesPolicy, policy_shares
 from attribution.similarity import (
     AudioEmbedder,
@@ -239,15 +240,21 @@ def attribute_generations(
         with torch_threads():
             attributor.cache(train)
             if policy.confidence == "pvalue":
+                t_null = time.perf_counter()
                 null = null_distribution(
                     attributor,
                     adapter,
                     train,
                     _null_examples(adapter, manifest, null_items),
                     cache_dir=Path(cache_dir) / adapter.model_version,
+                    n_variants=policy.variants,
                 )
+                log.info("null of %d pieces for %s ready in %.1fs (scored once, then cached)",
+                         null.m, adapter.model_version, time.perf_counter() - t_null)  # fmt: skip
                 null.check_alpha(policy.alpha)
-            summaries = attributor.attribute_topk([x for _, x in accepted], k=keep)
+            summaries, chosen = robust_topk(
+                attributor, adapter, [x for _, x in accepted], keep, policy.variants
+            )
         n_parts = len(adapter.checkpoints()) if method == "trak" else 1
         log.info(
             "training features for %s (%s): %d of %d checkpoints from cache",
@@ -266,6 +273,9 @@ def attribute_generations(
         }
         if null is not None:  # what the p-values were computed against, for the audit
             params["null"] = {"n": null.m, "key": null.key[:16]}
+        if policy.variants:
+            log.info("robust matching: %d of %d generations matched best as a transformed "
+                     "version", sum(1 for c in chosen if c), len(chosen))  # fmt: skip
         params_json = json.dumps(params, sort_keys=True)
         work_ids = [str(w) for w in manifest["work_id"]]
         for (gid, _), summ in zip(accepted, summaries, strict=True):

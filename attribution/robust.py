@@ -1,0 +1,63 @@
+"""Robust matching: a generation is also scored as transformed versions of itself (for music:
+transposed, at another tempo, pitch-shifted, stretched), so a transformed copy of a training
+work is traced back to it.
+
+The adapter says what a transformation is (its optional ``variants(example)``: the example
+itself first, then transformed versions; attribution/protocol.py). Scoring every variant
+costs one attribution each, so only the ``n_variants`` the model itself finds most likely
+(lowest per_example_loss: a forward pass, no gradient) are attributed besides the example,
+and the variant whose top match stands out most (highest top z) is kept. A copy undone by
+one of its variants becomes the memorised training work again: most likely under the model
+and with a top z far above the rest.
+
+The search is a maximum over several tries, so it raises ordinary generations' top z too:
+the "pvalue" rule's null must be scored through the same search (calibration.null_distribution
+with ``score=``), which keeps the paid fraction at alpha.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from attribution.shares import ScoreSummary, top_z
+
+
+def likely_variants(adapter, example, n_variants: int, batch_size: int = 64) -> list:
+    """The example, then up to n_variants of its other variants, most likely first."""
+    found = list(adapter.variants(example))
+    if not found:
+        return [example]
+    others = found[1:]
+    if n_variants <= 0 or not others:
+        return [example]
+    losses = []
+    with torch.no_grad():
+        for i in range(0, len(others), batch_size):
+            losses.append(adapter.per_example_loss(others[i : i + batch_size]).detach().cpu())
+    order = np.argsort(torch.cat(losses).numpy(), kind="stable")[:n_variants]
+    return [example] + [others[int(j)] for j in order]
+
+
+def robust_topk(
+    attributor, adapter, examples: list, k: int, n_variants: int
+) -> tuple[list[ScoreSummary], list[int]]:
+    """Per example: the ScoreSummary of its variant with the highest top z (the example's own
+    on ties) among itself and its n_variants most likely variants, and that variant's index
+    in likely_variants' order (0: the example itself)."""
+    if n_variants <= 0 or not hasattr(adapter, "variants"):
+        return attributor.attribute_topk(examples, k=k), [0] * len(examples)
+    # Rank variants with the last checkpoint, whichever one scoring left loaded: the choice
+    # must not depend on what ran before (the null and the generations choose alike).
+    adapter.load_checkpoint(adapter.checkpoints()[-1])
+    groups = [likely_variants(adapter, x, n_variants) for x in examples]
+    flat = [v for g in groups for v in g]
+    summaries = attributor.attribute_topk(flat, k=k)
+    out, chosen, i = [], [], 0
+    for g in groups:
+        part = summaries[i : i + len(g)]
+        i += len(g)
+        best = int(np.argmax([top_z(s) for s in part]))  # first maximum: the example on ties
+        out.append(part[best])
+        chosen.append(best)
+    return out, chosen
