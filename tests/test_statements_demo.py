@@ -79,3 +79,27 @@ def test_every_demo_holder_can_add_up_its_statement(demo):
     assert grouped > 0
     titles = table(db, "SELECT title FROM ref.works")["title"]
     assert not any(t.lower().endswith((".mxl", ".xml", ".krn", ".abc")) for t in titles)
+
+
+def test_every_demo_generation_line_says_which_rule_paid_it(demo):
+    """Each output row of every holder's per-generation CSV carries the note the warehouse
+    stored for its generation (attribution.share_rules: the demo's calibrated rule, "paid by
+    attribution (p = ... <= alpha ...)"); empty only for a generation attributed before rules
+    were stored (a demo warehouse older than migration 015)."""
+    db, out = demo["db"], demo["out"]
+    notes = table(db, "SELECT platform_id, generation_id, paid_by_note FROM staging.share_rules")
+    stored = {(p, g): n for p, g, n in notes.itertuples(index=False)}
+    n_rows = 0
+    for path in (out / PERIOD).glob("*/generations_*.csv"):
+        for r in _csv(path):
+            if r["royalty"] != "output":
+                continue
+            n_rows += 1
+            note = stored.get((r["platform_id"], r["generation_id"]))
+            assert r["paid_by"] == (note or ""), (path.name, r["generation_id"])
+            if note:
+                assert note.startswith("paid by attribution (")
+    assert n_rows > 0
+    if stored:  # a demo run with this release: both contracts use the calibrated rule
+        rules = table(db, "SELECT DISTINCT rule, alpha FROM attribution.share_rules")
+        assert set(rules["rule"]) == {"pvalue"} and set(rules["alpha"]) <= {0.01, 0.05}
