@@ -55,9 +55,9 @@ Optional:
 * ``variants(example)``: the prepared example first, then transformed versions of it that
   undo what a copy may have done to a training work (for music: transposition, tempo,
   pitch shift, time stretch), as prepared examples. A contract's ``shares_policy``
-  ``variants: N`` scores the N the model finds most likely besides the generation and keeps
-  the one whose top match stands out most (attribution/robust.py); the null is scored the same
-  way.
+  ``variants: N`` attributes the N versions the model finds most likely (the generation
+  itself among them) and keeps the one whose top match stands out most
+  (attribution/robust.py); the null is scored the same way.
 
 This module is import-light on purpose (no torch at import time): a platform's package can
 import it to type its adapter without paying for the engine.

@@ -5,10 +5,12 @@ work is traced back to it.
 The adapter says what a transformation is (its optional ``variants(example)``: the example
 itself first, then transformed versions; attribution/protocol.py). Scoring every variant
 costs one attribution each, so only the ``n_variants`` the model itself finds most likely
-(lowest per_example_loss: a forward pass, no gradient) are attributed besides the example,
-and the variant whose top match stands out most (highest top z) is kept. A copy undone by
-one of its variants becomes the memorised training work again: most likely under the model
-and with a top z far above the rest.
+(lowest per_example_loss: a forward pass, no gradient; the example itself is one of the
+candidates) are attributed, and the one whose top match stands out most (highest top z) is
+kept. A copy undone by one of its variants becomes the memorised training work again: most
+likely under the model, so n_variants = 1 (attribute only the most likely version) already
+finds it, at the cost of one attribution, and selecting by likelihood leaves the top z of an
+ordinary generation, whose most likely version is usually itself, as it was.
 
 The search is a maximum over several tries, so it raises ordinary generations' top z too:
 the "pvalue" rule's null must be scored through the same search (calibration.null_distribution
@@ -24,27 +26,25 @@ from attribution.shares import ScoreSummary, top_z
 
 
 def likely_variants(adapter, example, n_variants: int, batch_size: int = 64) -> list:
-    """The example, then up to n_variants of its other variants, most likely first."""
-    found = list(adapter.variants(example))
-    if not found:
-        return [example]
-    others = found[1:]
-    if n_variants <= 0 or not others:
-        return [example]
+    """The n_variants most likely of the example's variants (the example itself among them),
+    most likely first; ties keep the adapter's order (the example first)."""
+    found = list(adapter.variants(example)) or [example]
+    if len(found) == 1:
+        return found
     losses = []
     with torch.no_grad():
-        for i in range(0, len(others), batch_size):
-            losses.append(adapter.per_example_loss(others[i : i + batch_size]).detach().cpu())
-    order = np.argsort(torch.cat(losses).numpy(), kind="stable")[:n_variants]
-    return [example] + [others[int(j)] for j in order]
+        for i in range(0, len(found), batch_size):
+            losses.append(adapter.per_example_loss(found[i : i + batch_size]).detach().cpu())
+    order = np.argsort(torch.cat(losses).numpy(), kind="stable")[: max(1, n_variants)]
+    return [found[int(j)] for j in order]
 
 
 def robust_topk(
     attributor, adapter, examples: list, k: int, n_variants: int
 ) -> tuple[list[ScoreSummary], list[int]]:
-    """Per example: the ScoreSummary of its variant with the highest top z (the example's own
-    on ties) among itself and its n_variants most likely variants, and that variant's index
-    in likely_variants' order (0: the example itself)."""
+    """Per example: the ScoreSummary of its variant with the highest top z among its
+    n_variants most likely variants (the example itself is one of its variants), and whether
+    the one kept is a transformed version (1) or the example itself (0)."""
     if n_variants <= 0 or not hasattr(adapter, "variants"):
         return attributor.attribute_topk(examples, k=k), [0] * len(examples)
     # Rank variants with the last checkpoint, whichever one scoring left loaded: the choice
@@ -54,10 +54,17 @@ def robust_topk(
     flat = [v for g in groups for v in g]
     summaries = attributor.attribute_topk(flat, k=k)
     out, chosen, i = [], [], 0
-    for g in groups:
+    for x, g in zip(examples, groups, strict=True):
         part = summaries[i : i + len(g)]
         i += len(g)
-        best = int(np.argmax([top_z(s) for s in part]))  # first maximum: the example on ties
+        best = int(np.argmax([top_z(s) for s in part]))  # first maximum: the most likely
         out.append(part[best])
-        chosen.append(best)
+        chosen.append(int(g[best] is not x and _differs(g[best], x)))
     return out, chosen
+
+
+def _differs(a, b) -> bool:
+    try:
+        return bool(np.any(np.asarray(a) != np.asarray(b))) or np.shape(a) != np.shape(b)
+    except ValueError:  # shapes that do not broadcast
+        return True

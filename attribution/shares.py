@@ -70,10 +70,10 @@ class SharesPolicy:
     confidence: str = "zscore"
     min_confidence: float = 5.0
     alpha: float = 0.01
-    # Robust matching (attribution/robust.py): how many of the generation's most likely
-    # transformed versions (the adapter's variants(): transposed, at another tempo...) are
-    # scored besides it, keeping the one whose top match stands out most; the "pvalue" null
-    # is scored the same way. 0: the generation alone.
+    # Robust matching (attribution/robust.py): how many of the generation's versions (itself
+    # and the adapter's variants(): transposed, at another tempo...) are attributed, the most
+    # likely under the model first, keeping the one whose top match stands out most; the
+    # "pvalue" null is scored the same way. 0: the generation alone.
     variants: int = 0
 
     def __post_init__(self) -> None:

@@ -11,8 +11,8 @@ by +-1..6 semitones, tempo changed by +-20 %, both) and print per scoring mode, 
 * ordinary: the fraction of the model's own samples (other seed) paid, p <= alpha.
 
 Modes: "plain" (the generation alone, today's product), "robust-c" (attribution.robust: the
-generation and its c most likely variants, highest top z kept), "robust-all" (every one of
-the 38 variants). The null (the model's own samples, another seed) is scored through the same
+c most likely of the generation's 39 versions, itself included, attributed and the highest
+top z kept; robust-1 attributes only the most likely version), "robust-all" (all 39). The null (the model's own samples, another seed) is scored through the same
 mode, as the product does.
 
     python benchmarks/robust_matching.py --works 200 --copies 30 --gens 300 --null 300
@@ -112,12 +112,12 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--gens", type=int, default=300, help="ordinary generations")
     ap.add_argument("--null", type=int, default=300, help="null pieces (the model's samples)")
     ap.add_argument("--alpha", type=float, default=0.01)
-    ap.add_argument("--variants", type=int, nargs="+", default=[4, 38],
-                    help="robust modes: how many most likely variants (38: all)")  # fmt: skip
+    ap.add_argument("--variants", type=int, nargs="+", default=[1, 5, 39],
+                    help="robust modes: how many most likely versions (39: all)")  # fmt: skip
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args(argv)
     args.modes = [("plain", 0)] + [
-        (f"robust-{'all' if c >= 38 else c}", c) for c in args.variants
+        (f"robust-{'all' if c >= 39 else c}", c) for c in args.variants
     ]
     torch.set_num_threads(1)
     with tempfile.TemporaryDirectory() as tmp:
