@@ -12,7 +12,9 @@ by +-1..6 semitones, tempo changed by +-20 %, both) and print per scoring mode, 
 
 Modes: "plain" (the generation alone, today's product), "robust-c" (attribution.robust: the
 c most likely of the generation's 39 versions, itself included, attributed and the highest
-top z kept; robust-1 attributes only the most likely version), "robust-all" (all 39). The null (the model's own samples, another seed) is scored through the same
+top z kept; robust-1 attributes only the most likely version), "robust-all" (all 39), and
+"robust-c+plain": what the product does with the p-value rule (attribution.robust.two_tests):
+the plain test and the search, each against its own null, the smaller p-value doubled. The null (the model's own samples, another seed) is scored through the same
 mode, as the product does.
 
     python benchmarks/robust_matching.py --works 200 --copies 30 --gens 300 --null 300
@@ -32,7 +34,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from attribution.calibration import NullDistribution
-from attribution.robust import robust_topk
+from attribution.robust import robust_topk, two_tests
 from attribution.shares import top_z
 from attribution.trak import TRAKAttributor
 from sandbox.gpt_adapter import SandboxGPTAdapter
@@ -62,9 +64,25 @@ def plant(pieces: list[list[int]], n_copies: int, rng: np.random.Generator, tok)
     return out
 
 
-def z_and_top(attributor, adapter, examples, n_variants):
+def scored(attributor, adapter, examples, n_variants):
     summ, _ = robust_topk(attributor, adapter, examples, k=1, n_variants=n_variants)
-    return np.array([top_z(s) for s in summ]), np.array([int(s.top_idx[0]) for s in summ])
+    return summ
+
+
+def _row(args, null_z, p_of, tops, copies) -> dict:
+    """p_of(name, i) -> p-value of piece i of set name; tops[name][i]: its top match."""
+    gens_p = [p_of("gens", i) for i in range(args.gens_n)]
+    row = {"ordinary": float(np.mean([p <= args.alpha for p in gens_p]))}
+    wrong, n_all = 0, 0
+    for kind, planted in copies.items():
+        src = np.array([w for w, _ in planted])
+        top = np.array(tops[kind])
+        paid = np.array([p_of(kind, i) <= args.alpha for i in range(len(planted))])
+        row[kind] = ((top == src).mean(), ((top == src) & paid).mean())
+        wrong += int((paid & (top != src)).sum())
+        n_all += len(planted)
+    row["wrong"] = wrong / n_all
+    return row
 
 
 def measure(args, root: Path) -> dict:
@@ -83,25 +101,29 @@ def measure(args, root: Path) -> dict:
     null_pieces = [t for t in sample_generations(model, args.null, seed=args.seed + 1000)
                    if tuple(t) not in trained]  # fmt: skip
     gens = sample_generations(model, args.gens, seed=args.seed + 3000)
+    args.gens_n = len(gens)
     copies = plant(pieces, args.copies, np.random.default_rng(args.seed), tok)
-    results = {}
+    sets = {"null": null_pieces, "gens": gens, **{k: [t for _, t in v] for k, v in copies.items()}}
+    results, by_mode = {}, {}
     for mode, n_variants in args.modes:
         t0 = time.perf_counter()
-        null = NullDistribution(z_and_top(attributor, adapter, null_pieces, n_variants)[0], mode)
-        z_gens, _ = z_and_top(attributor, adapter, gens, n_variants)
-        row = {"ordinary": np.mean([null.p_value(z) <= args.alpha for z in z_gens])}
-        wrong, n_all = 0, 0
-        for kind, planted in copies.items():
-            z, top = z_and_top(attributor, adapter, [t for _, t in planted], n_variants)
-            src = np.array([i for i, _ in planted])
-            paid = np.array([null.p_value(x) <= args.alpha for x in z])
-            row[kind] = ((top == src).mean(), ((top == src) & paid).mean())
-            wrong += int((paid & (top != src)).sum())
-            n_all += len(planted)
-        row["wrong"] = wrong / n_all
-        row["seconds"] = time.perf_counter() - t0
-        results[mode] = row
-        print(f"{mode}: {row['seconds']:.0f}s", flush=True)
+        summ = {name: scored(attributor, adapter, xs, n_variants) for name, xs in sets.items()}
+        null = NullDistribution(np.array([top_z(s) for s in summ["null"]]), mode)
+        by_mode[mode] = (summ, null)
+        tops = {k: [int(s.top_idx[0]) for s in v] for k, v in summ.items()}
+        results[mode] = _row(
+            args, null, lambda name, i, s=summ, n=null: n.p_value(top_z(s[name][i])), tops, copies
+        ) | {"seconds": time.perf_counter() - t0}
+        print(f"{mode}: {results[mode]['seconds']:.0f}s", flush=True)
+        if n_variants:  # the product's rule: the plain test and the search, Bonferroni
+            plain_summ, plain_null = by_mode["plain"]
+            both = {
+                name: two_tests(plain_summ[name], summ[name], plain_null, null) for name in summ
+            }
+            tops = {k: [int(s.top_idx[0]) for s, _ in v] for k, v in both.items()}
+            results[f"{mode}+plain"] = _row(
+                args, null, lambda name, i, b=both: b[name][i][1], tops, copies
+            ) | {"seconds": results[mode]["seconds"] + results["plain"]["seconds"]}
     return results
 
 
@@ -126,10 +148,10 @@ def main(argv: list[str] | None = None) -> None:
     print(f"n={args.works} works, {args.copies} copies per kind, {args.gens} ordinary generations, "
           f"null of {args.null} samples, alpha {args.alpha:g}, seed {args.seed}")  # fmt: skip
     print("recall@1 / paid to its work (recall@1 and p <= alpha)")
-    print(f"{'mode':<12}" + "".join(f"{k:>14}" for k in KINDS) + f"{'wrong':>8}{'ordinary':>10}{'s':>6}")
+    print(f"{'mode':<16}" + "".join(f"{k:>14}" for k in KINDS) + f"{'wrong':>8}{'ordinary':>10}{'s':>6}")
     for mode, r in res.items():
         cells = "".join(f"{r[k][0]:>7.2f} / {r[k][1]:<4.2f}" for k in KINDS)
-        print(f"{mode:<12}{cells}{r['wrong']:>8.3f}{r['ordinary']:>10.3f}{r['seconds']:>6.0f}")
+        print(f"{mode:<16}{cells}{r['wrong']:>8.3f}{r['ordinary']:>10.3f}{r['seconds']:>6.0f}")
 
 
 if __name__ == "__main__":
