@@ -24,7 +24,8 @@ from sandbox.transforms import (
 
 TOK = Tokenizer()
 ALPHA = 0.05
-N_NULL, N_ORDINARY, N_COPIES = 150, 60, 16
+N_NULL, N_ORDINARY, N_COPIES = 100, 40, 16
+VARIANTS = 39  # every version: fewer miss some copies (docs/BENCHMARKS.md, "Robust matching")
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -81,7 +82,7 @@ def setup(tmp_path_factory):
     gens += [(f"gen-{i:03d}", t) for i, t in enumerate(ordinary) if tuple(t) not in trained]
     cache = tmp_path_factory.mktemp("cache")
     out = {}
-    for n_variants in (0, 4):
+    for n_variants in (0, VARIANTS):
         policy = {"confidence": "pvalue", "alpha": ALPHA, "top_k": 4, "variants": n_variants}
         shares, rejected = attribute_generations(
             mv.path, gens, cache, policy=policy, seed=0, run_id=f"v{n_variants}", null_items=null
@@ -104,10 +105,10 @@ def _outcome(shares, sources):
 
 def test_transformed_copies_are_paid_to_their_work_with_robust_matching(setup):
     """Transposed (and half of them also tempo-changed) copies: the generation alone finds
-    few of them; with its 4 most likely variants scored, nearly all are found and paid to
-    their own work, none confidently to another."""
+    few of them; with every version scored (and the p-value rule's two tests), nearly all are
+    found and paid to their own work, none confidently to another."""
     plain = _outcome(setup["out"][0], setup["sources"])
-    robust = _outcome(setup["out"][4], setup["sources"])
+    robust = _outcome(setup["out"][VARIANTS], setup["sources"])
     assert robust[0] >= 0.9 and robust[1] >= 0.9, robust
     assert robust[2] == 0, robust
     assert plain[0] < robust[0], (plain, robust)
@@ -117,7 +118,7 @@ def test_the_search_does_not_make_ordinary_generations_confident(setup):
     """The null goes through the same search, so the model's ordinary samples are paid by
     attribution at about alpha (at most 2 alpha, with a margin for 60 draws), and it is
     cached apart from the plain null."""
-    _, _, _, paid = _outcome(setup["out"][4], setup["sources"])
+    _, _, _, paid = _outcome(setup["out"][VARIANTS], setup["sources"])
     assert paid <= 2 * ALPHA + 0.05, paid
     nulls = list((setup["cache"] / setup["mv"].model_version).glob(f"{NULL_FILE_PREFIX}*.npy"))
-    assert len(nulls) == 2  # variants 0 and 4: two nulls, never one for both
+    assert len(nulls) == 2  # the plain null (shared by both runs) and the searched one
