@@ -182,6 +182,19 @@ def _rule_label(m: dict) -> str:
     return f"{rule} >= {m['min_confidence']:g}"
 
 
+def rules_by_platform(methods: list[dict]) -> list[dict]:
+    """The attribution runs of marts/statement_methods summed per platform and rule (a month's
+    shards are runs of their own): one sentence per platform and rule, not per shard."""
+    out: dict[tuple, dict] = {}
+    for m in methods:
+        null_n = json.loads(m["params_json"] or "{}").get("null", {}).get("n")
+        key = (m["platform_id"], m.get("share_rule"), m.get("alpha"), m.get("min_confidence"), null_n)
+        row = out.setdefault(key, {**m, "n_generations": 0, "n_paid_by_attribution": 0, "n_fallback": 0})
+        for k in ("n_generations", "n_paid_by_attribution", "n_fallback"):
+            row[k] += m[k] or 0
+    return list(out.values())
+
+
 def rule_sentence(m: dict, platform: str, generations_csv: str) -> str:
     """Which rule decided a platform's generations and how many it paid by attribution, from
     the counts the run's stored decisions give (marts/statement_methods); "" for a run
@@ -578,7 +591,7 @@ def render_pdf(
         first, second = METHODS.get(method, (f"Method {method}.", "See the appendix for its parameters."))
         story.append(P(f"<b>Attribution ({rich(method, 40)}).</b> {first} {second}", st["base"]))
         story.append(Spacer(1, 1.5 * mm))
-    for m in methods:
+    for m in rules_by_platform(methods):
         sentence = rule_sentence(m, platform_names.get(m["platform_id"], m["platform_id"]), generations_csv)
         if sentence:
             story.append(P(sentence, st["base"]))
@@ -595,15 +608,15 @@ def render_pdf(
     story.append(P(f"Calculation run: {rich(run_id, None)}", st["small"]))
     if methods:
         rows = [["Platform", "Method", "Model version", "Attribution run", "Rule", "Generations",
-                 "By attribution", "Fallback"]]
+                 "Attributed", "Fell back"]]
         rows += [[P(rich(platform_names.get(m["platform_id"], m["platform_id"]), 60), st["small"]),
                   P(rich(m["method"], 40), st["small"]), P(rich(m["model_version"], 80), st["small"]),
                   P(rich(m["run_id"], 200), st["tiny"]), P(rich(_rule_label(m), 40), st["small"]),
                   str(m["n_generations"]), str(m["n_paid_by_attribution"]), str(m["n_fallback"])]
                  for m in methods]  # fmt: skip
         story.append(Spacer(1, 2 * mm))
-        story.append(table(rows, [22 * mm, 14 * mm, 26 * mm, width - 132 * mm, 22 * mm, 16 * mm, 16 * mm,
-                                  16 * mm], header_style + [
+        story.append(table(rows, [22 * mm, 13 * mm, 26 * mm, width - 136 * mm, 18 * mm, 20 * mm, 19 * mm,
+                                  18 * mm], header_style + [
             ("ALIGN", (-3, 0), (-1, -1), "RIGHT"), ("FONTSIZE", (0, 0), (-1, -1), 7.5),
             ("VALIGN", (0, 0), (-1, -1), "TOP")], repeat=1))  # fmt: skip
         story.append(Spacer(1, 2 * mm))
