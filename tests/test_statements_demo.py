@@ -103,3 +103,29 @@ def test_every_demo_generation_line_says_which_rule_paid_it(demo):
     if stored:  # a demo run with this release: both contracts use the calibrated rule
         rules = table(db, "SELECT DISTINCT rule, alpha FROM attribution.share_rules")
         assert set(rules["rule"]) == {"pvalue"} and set(rules["alpha"]) <= {0.01, 0.05}
+
+
+def test_every_demo_pdf_counts_each_platforms_rule_decisions_once(demo):
+    """The PDF says per platform (its shards' runs summed) how many of the month's generations
+    the rule paid by attribution and how many fell back: the counts the warehouse stored."""
+    import re
+
+    db, out = demo["db"], demo["out"]
+    counts = table(db, """
+        SELECT p.name, count(*) FILTER (WHERE r.paid_by = 'attribution') AS paid,
+               count(*) FILTER (WHERE r.paid_by = 'fallback') AS fell, count(*) AS n
+        FROM attribution.share_rules AS r JOIN ref.platforms AS p USING (platform_id)
+        JOIN staging.generations AS g USING (platform_id, generation_id)
+        WHERE g.period = '2026-10' GROUP BY ALL""")
+    if counts.empty:
+        pytest.skip("demo warehouse older than migration 015: no rule decisions stored")
+    pdf = next((out / PERIOD).glob("*/statement_*.pdf"))
+    text = " ".join(" ".join(page.extract_text().split()) for page in PdfReader(pdf).pages)
+    matched = 0
+    for name, paid, fell, n in counts.itertuples(index=False):
+        said = re.findall(rf"Which rule paid each generation \({re.escape(name)}\)\..*?Of its (\d+) "
+                          r"generations, (\d+) were paid by attribution and (\d+) fell back", text)
+        if said:  # a holder's PDF names only the platforms it earned from
+            assert said == [(str(n), str(paid), str(fell))], name
+            matched += 1
+    assert matched > 0
