@@ -43,7 +43,7 @@ AUDIO_CONN_ID = "sandbox_audio_platform"
 # time-stretched, noisy), the DEMO model (800 steps, about 2 minutes on one core).
 # null_samples: the model's own samples stored as the null of the audio contract's calibrated
 # rule (alpha 0.05): 200 = 10/alpha, half the ~20/alpha guidance, because sampling and
-# Griffin-Lim cost ~0.5 s a piece on a shared core (README "Timings").
+# Griffin-Lim cost 0.6-1.3 s a piece on a shared core (README "Timings").
 AUDIO_DEMO = {"n_works": 300, "n_generations": 120, "null_samples": 200}
 AUDIO_SMALL = {"n_works": 24, "n_generations": 16, "model_size": "tiny", "train_steps": 120,
                "copies_per_transform": 1, "null_samples": 60}  # fmt: skip
@@ -66,7 +66,10 @@ class DemoConfig:
     # least 1/alpha - 1 pieces to reach alpha at all and ~20/alpha to hold it
     # (docs/BENCHMARKS.md, "Calibrated confidence"); its cost is about one attribution per
     # piece, once per model version (cached), plus sampling it.
-    # 1,000 symbolic samples (10/alpha) take ~100 s on a shared core, 2,000 took 209 s.
+    # 1,000 symbolic samples (10/alpha): about 100 s on a quiet machine, 322 s at load 10.
+    # Measured on the demo month (docs/BENCHMARKS.md): at 0.01 its 3 planted near copies (2
+    # tokens changed) fall back, p 0.026-0.048, because on 4,891 works 5 % of the model's own
+    # ordinary samples reach their z; a contract that wants them paid chooses 0.05.
     alpha: float = 0.01
     null_samples: int = 1000
     # The audio null is slower to draw (AUDIO_DEMO), so the audio contract tests at 0.05.
