@@ -48,6 +48,7 @@ from pathlib import Path
 import numpy as np
 
 from attribution.hashing import adapter_identity, examples_digest
+from attribution.robust import robust_topk
 from attribution.shares import top_z
 
 NULL_FILE_PREFIX = "null-topz-"
@@ -95,15 +96,16 @@ class NullDistribution:
             )
 
 
-def null_key(adapter, attributor, train_examples: list, null_examples: list) -> str:
+def null_key(
+    adapter, attributor, train_examples: list, null_examples: list, n_variants: int = 0
+) -> str:
     """What a null depends on: the model (adapter identity), the attributor's parameters
-    (method, damping, projection, checkpoints...), the catalog and the null pieces."""
-    return examples_digest(
-        null_examples,
-        adapter_identity(adapter),
-        attributor.params(),
-        examples_digest(train_examples),
-    )
+    (method, damping, projection, checkpoints...), the catalog, the null pieces and the
+    robust-matching search they were scored through (none: the key of before it existed)."""
+    parts = [adapter_identity(adapter), attributor.params(), examples_digest(train_examples)]
+    if n_variants:
+        parts.append({"variants": int(n_variants)})
+    return examples_digest(null_examples, *parts)
 
 
 def null_distribution(
@@ -113,6 +115,7 @@ def null_distribution(
     null_examples: list,
     cache_dir: Path | None = None,
     keep: int = 1,
+    n_variants: int = 0,
 ) -> NullDistribution:
     """Top z of every null piece, scored by ``attributor`` (already cached on
     train_examples); read from / written to cache_dir when given.
@@ -122,11 +125,12 @@ def null_distribution(
     """
     if not null_examples:
         raise ValueError("the null set is empty: the p-value rule needs pieces that copy nothing")
-    key = null_key(adapter, attributor, train_examples, null_examples)
+    key = null_key(adapter, attributor, train_examples, null_examples, n_variants)
     path = Path(cache_dir) / f"{NULL_FILE_PREFIX}{key[:24]}.npy" if cache_dir else None
     if path is not None and path.exists():
         return NullDistribution(np.load(path), key)
-    summaries = attributor.attribute_topk(null_examples, k=keep)
+    # through the generations' own search (attribution/robust.py), so its maximum is in both
+    summaries, _ = robust_topk(attributor, adapter, null_examples, keep, n_variants)
     z = np.array([top_z(s) for s in summaries], dtype=np.float64)
     if path is not None:
         # Write beside and rename: a killed run leaves no half-written null behind.

@@ -18,6 +18,7 @@ import pandas as pd
 from attribution.calibration import null_distribution
 from attribution.protocol import InvalidExample, ModelAdapter
 from attribution.registry import load_adapter
+from attribution.robust import TestedP, robust_topk, two_tests
 from attribution.shares import SharesPolicy, policy_shares
 from attribution.similarity import (
     AudioEmbedder,
@@ -235,19 +236,31 @@ def attribute_generations(
         # Keep several times top_k examples: a work with more than one training example
         # then still has all of them summed.
         keep = max(64, 4 * policy.top_k)
-        null = None
+        null = searched_null = None
+        examples = [x for _, x in accepted]
         with torch_threads():
             attributor.cache(train)
             if policy.confidence == "pvalue":
-                null = null_distribution(
-                    attributor,
-                    adapter,
-                    train,
-                    _null_examples(adapter, manifest, null_items),
-                    cache_dir=Path(cache_dir) / adapter.model_version,
-                )
-                null.check_alpha(policy.alpha)
-            summaries = attributor.attribute_topk([x for _, x in accepted], k=keep)
+                t_null = time.perf_counter()
+                null_examples = _null_examples(adapter, manifest, null_items)
+                null_cache = Path(cache_dir) / adapter.model_version
+                null = null_distribution(attributor, adapter, train, null_examples, null_cache)
+                # robust matching with the p-value rule: two tests (robust.two_tests), each
+                # against its own null, each at alpha / 2
+                if policy.variants:
+                    searched_null = null_distribution(
+                        attributor, adapter, train, null_examples, null_cache,
+                        n_variants=policy.variants,
+                    )  # fmt: skip
+                log.info("null of %d pieces for %s ready in %.1fs (scored once, then cached)",
+                         null.m, adapter.model_version, time.perf_counter() - t_null)  # fmt: skip
+                null.check_alpha(policy.alpha / (2 if policy.variants else 1))
+            summaries, chosen = robust_topk(attributor, adapter, examples, keep, policy.variants)
+            tested = None
+            if searched_null is not None:
+                plain = attributor.attribute_topk(examples, k=keep)
+                tested = two_tests(plain, summaries, null, searched_null)
+                summaries = [s for s, _ in tested]
         n_parts = len(adapter.checkpoints()) if method == "trak" else 1
         log.info(
             "training features for %s (%s): %d of %d checkpoints from cache",
@@ -266,11 +279,18 @@ def attribute_generations(
         }
         if null is not None:  # what the p-values were computed against, for the audit
             params["null"] = {"n": null.m, "key": null.key[:16]}
+        if searched_null is not None:
+            params["null"]["searched_key"] = searched_null.key[:16]
+        if policy.variants:
+            log.info("robust matching: %d of %d generations matched best as a transformed "
+                     "version", sum(1 for c in chosen if c), len(chosen))  # fmt: skip
         params_json = json.dumps(params, sort_keys=True)
         work_ids = [str(w) for w in manifest["work_id"]]
-        for (gid, _), summ in zip(accepted, summaries, strict=True):
-            share_rows, conf, fallback = policy_shares(summ, work_ids, policy, null)
-            p_value = null.p_value(conf) if null is not None else np.nan
+        for i, ((gid, _), summ) in enumerate(zip(accepted, summaries, strict=True)):
+            # the p-value: under the run's null, or the two tests' adjusted one
+            p_of = TestedP(tested[i][1]) if tested is not None else null
+            share_rows, conf, fallback = policy_shares(summ, work_ids, policy, p_of)
+            p_value = p_of.p_value(conf) if p_of is not None else np.nan
             for rank, (wid, share, weight) in enumerate(share_rows, start=1):
                 residual = wid is None
                 rows.append(

@@ -57,6 +57,12 @@ Optional:
   of another seed are the simplest: benchmarks/calibration.py shows held-out pieces are not
   the same thing). At least 1/alpha - 1 are needed; about 20 / alpha (2,000 for alpha 0.01)
   keep the realised rate near alpha. A piece whose hash the manifest lists is refused.
+* ``variants(example)``: the prepared example first, then transformed versions of it that
+  undo what a copy may have done to a training work (for music: transposition, tempo,
+  pitch shift, time stretch), as prepared examples. A contract's ``shares_policy``
+  ``variants: N`` attributes the N versions the model finds most likely (the generation
+  itself among them) and keeps the one whose top match stands out most
+  (attribution/robust.py); the null is scored the same way.
 
 This module is import-light on purpose (no torch at import time): a platform's package can
 import it to type its adapter without paying for the engine.

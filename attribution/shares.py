@@ -70,6 +70,11 @@ class SharesPolicy:
     confidence: str = "zscore"
     min_confidence: float = 5.0
     alpha: float = 0.01
+    # Robust matching (attribution/robust.py): how many of the generation's versions (itself
+    # and the adapter's variants(): transposed, at another tempo...) are attributed, the most
+    # likely under the model first, keeping the one whose top match stands out most; the
+    # "pvalue" null is scored the same way. 0: the generation alone.
+    variants: int = 0
 
     def __post_init__(self) -> None:
         if not (0.0 <= float(self.output_share) <= 1.0):
@@ -88,9 +93,17 @@ class SharesPolicy:
             raise TypeError(f"alpha must be a number in (0, 1), got {self.alpha!r}")
         if not (0.0 < float(self.alpha) < 1.0):  # NaN fails this too
             raise ValueError(f"alpha must be in (0, 1) (a significance level), got {self.alpha}")
+        if isinstance(self.variants, bool) or not isinstance(self.variants, int):
+            raise TypeError(f"variants must be a whole number >= 0, got {self.variants!r}")
+        if self.variants < 0:
+            raise ValueError(f"variants must be >= 0, got {self.variants}")
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        d = asdict(self)
+        # Left out at its default, so policies recorded before robust matching read the same.
+        if not d["variants"]:
+            del d["variants"]
+        return d
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), sort_keys=True)

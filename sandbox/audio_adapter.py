@@ -30,7 +30,12 @@ from sandbox.audio_model import (
     hidden_states,
     noise_prediction_square,
 )
-from sandbox.audio_train import ADAPTER, AudioModelVersion, load_audio_model_version
+from sandbox.audio_train import (
+    ADAPTER,
+    NULL_INPUTS_FILE,
+    AudioModelVersion,
+    load_audio_model_version,
+)
 from sandbox.model_version import CheckpointSwitcher
 
 ADAPTER_VERSION = "1"
@@ -138,6 +143,18 @@ class AudioDiffusionAdapter:
     def training_items(self) -> list[np.ndarray]:
         """The platform's stored training inputs (its private copy), in manifest order."""
         return list(self.mv.train_inputs())
+
+    def null_items(self) -> list[np.ndarray]:
+        """The model's own samples of a fixed seed, rendered like its generations and stored
+        beside the model version (sandbox.audio_platform.store_null_samples): the null set of
+        the calibrated confidence rule."""
+        f = self.mv.path / NULL_INPUTS_FILE
+        if not f.exists():
+            raise FileNotFoundError(
+                f"{f} not found: store the model's samples with "
+                "sandbox.audio_platform.store_null_samples or pass null_items explicitly"
+            )
+        return list(np.load(f))
 
     # -- the model -------------------------------------------------------------------------
 

@@ -283,10 +283,68 @@ class AudioSandboxConfig:
     seed: int = 13
     catalog_limit: int | None = None  # used only when HOME/catalog has no catalog yet
     workers: int = 2
+    # The model's own samples stored beside the model version as the null set of the
+    # calibrated confidence rule (store_null_samples); 0: none (the contract then cannot use
+    # the "pvalue" rule).
+    null_samples: int = 0
 
 
 TINY_SANDBOX = AudioSandboxConfig(n_works=24, n_generations=16, model_size="tiny", days=2,
                                   copies_per_transform=1)  # fmt: skip
+
+
+# Never one of the generation seeds (AudioPlatformSpec.seed): the null copies nothing the
+# platform reported.
+NULL_SEED = 1_000_003
+
+
+def store_null_samples(
+    model_dir: Path, n: int, seed: int = NULL_SEED, workers: int = 2, sampling_steps: int | None = None
+) -> Path:
+    """Sample n spectrograms from the stored model (fixed seed), render each exactly as a
+    generation is rendered (Griffin-Lim, 16-bit FLAC, read back and turned into the model's
+    input), and store those that are not a training input as the model version's null set
+    (sandbox/audio_adapter.py null_items()): pieces drawn like the generations that copy
+    nothing. Written beside and renamed, so a reader never sees half a file. Cached: a stored
+    null of the same size and seed is kept."""
+    import tempfile
+
+    from sandbox.audio_features import input_sha256, log_mel
+    from sandbox.audio_model import sample
+    from sandbox.audio_train import NULL_INPUTS_FILE
+    from sandbox.train import torch_threads
+
+    model_dir = Path(model_dir)
+    path = model_dir / NULL_INPUTS_FILE
+    stamp = model_dir / f"{NULL_INPUTS_FILE}.json"
+    key = {"n": n, "seed": seed, "sampling_steps": sampling_steps}
+    if path.exists() and stamp.exists() and json.loads(stamp.read_text()) == key:
+        return path
+    mv = load_audio_model_version(model_dir)
+    fs = mv.features
+    with torch_threads(1):
+        mels = sample(mv.load_model(), n, torch.Generator().manual_seed(seed),
+                      steps=sampling_steps).numpy()  # fmt: skip
+    jobs = [(m, fs.to_dict()) for m in mels]
+    if workers > 1 and len(jobs) > 1:
+        with process_pool(workers) as pool:
+            audios = list(pool.map(_vocode, jobs, chunksize=4))
+    else:
+        audios = [_vocode(j) for j in jobs]
+    trained = set(mv.manifest["input_sha256"])
+    inputs = []
+    with tempfile.TemporaryDirectory() as tmp:
+        flac = Path(tmp) / "null.flac"
+        for audio in audios:
+            _write_flac(flac, audio, fs.sample_rate)
+            x = log_mel(load_audio(flac, fs), fs)
+            if input_sha256(x) not in trained:
+                inputs.append(x)
+    tmp_path = path.with_name(f".{path.name}.tmp.npy")
+    np.save(tmp_path, np.stack(inputs).astype(np.float32) if inputs else np.zeros((0, *fs.shape)))
+    tmp_path.replace(path)
+    stamp.write_text(json.dumps(key))
+    return path
 
 
 def build_audio_sandbox(home: Path, cfg: AudioSandboxConfig | None = None) -> dict:
@@ -347,6 +405,10 @@ def build_audio_sandbox(home: Path, cfg: AudioSandboxConfig | None = None) -> di
         marker.write_text(json.dumps({"key": key, "model_version": model_dir.name}))
     timings["train_s"] = time.perf_counter() - t0
     stats["model"] = json.loads((model_dir / "model_version.json").read_text())
+    if cfg.null_samples:
+        t0 = time.perf_counter()
+        store_null_samples(model_dir, cfg.null_samples, workers=cfg.workers)
+        timings["null_samples_s"] = time.perf_counter() - t0
 
     start, end = _month(cfg.period)
     if cfg.days:

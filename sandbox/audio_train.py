@@ -45,6 +45,9 @@ log = logging.getLogger("sandbox.audio_train")
 
 ADAPTER = "sandbox-audio-diffusion"  # the entry point that attributes this model (the lead's)
 TRAIN_INPUTS_FILE = "train_inputs.npy"
+# The model's own samples, rendered like its generations: the null set of the calibrated
+# confidence rule (sandbox.audio_platform.store_null_samples; the adapter's null_items()).
+NULL_INPUTS_FILE = "null_inputs.npy"
 MANIFEST_SCHEMA = pa.schema(
     [
         ("example_index", pa.int64()),

@@ -42,9 +42,12 @@ AUDIO_CONN_ID = "sandbox_audio_platform"
 # The audio platform of the demo month (sandbox.audio_platform.AudioSandboxConfig fields):
 # 300 catalog works rendered, 120 generations of which 8 planted copies (exact, pitch-shifted,
 # time-stretched, noisy), the DEMO model (800 steps, about 2 minutes on one core).
-AUDIO_DEMO = {"n_works": 300, "n_generations": 120}
+# null_samples: the model's own samples stored as the null of the audio contract's calibrated
+# rule (alpha 0.05): 200 = 10/alpha, half the ~20/alpha guidance, because sampling and
+# Griffin-Lim cost 0.6-1.3 s a piece on a shared core (README "Timings").
+AUDIO_DEMO = {"n_works": 300, "n_generations": 120, "null_samples": 200}
 AUDIO_SMALL = {"n_works": 24, "n_generations": 16, "model_size": "tiny", "train_steps": 120,
-               "copies_per_transform": 1}  # fmt: skip
+               "copies_per_transform": 1, "null_samples": 60}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -58,16 +61,25 @@ class DemoConfig:
     seed: int = 11
     # The audio platform (AudioSandboxConfig overrides); None: the symbolic platform alone.
     audio: dict | None = field(default_factory=lambda: dict(AUDIO_DEMO))
-    # The audio contract's min_confidence (z-score of the top match over the catalog). The
-    # z-score of one outlier among n works is at most (n - 1) / sqrt(n): 4.7 for SMALL's 24
-    # works, so the small month's contract asks for less (its exact copies score 3.6, its
-    # ordinary generations at most 2.2).
-    audio_min_confidence: float = 5.0
+    # Calibrated confidence (docs/attribution.md): each contract pays a generation by output
+    # share when its top match is significant at the contract's alpha against a null of the
+    # model's own samples, stored beside the model version when it is built. A null needs at
+    # least 1/alpha - 1 pieces to reach alpha at all and ~20/alpha to hold it
+    # (docs/BENCHMARKS.md, "Calibrated confidence"); its cost is about one attribution per
+    # piece, once per model version (cached), plus sampling it.
+    # 1,000 symbolic samples (10/alpha): about 100 s on a quiet machine, 322 s at load 10.
+    # Measured on the demo month (docs/BENCHMARKS.md): at 0.01 its 3 planted near copies (2
+    # tokens changed) fall back, p 0.026-0.048, because on 4,891 works 5 % of the model's own
+    # ordinary samples reach their z; a contract that wants them paid chooses 0.05.
+    alpha: float = 0.01
+    null_samples: int = 1000
+    # The audio null is slower to draw (AUDIO_DEMO), so the audio contract tests at 0.05.
+    audio_alpha: float = 0.05
 
 
 SMALL = DemoConfig(
     n_generations=60, catalog_limit=60, train_steps=60, model_size="tiny", days=2, audio=AUDIO_SMALL,
-    audio_min_confidence=3.0,
+    null_samples=200, audio_alpha=0.05,
 )  # fmt: skip
 
 
@@ -105,6 +117,8 @@ def _start_audio_build(home: Path, cfg: DemoConfig, stack: ExitStack):
     audio_cfg = AudioSandboxConfig(
         **{"platform_id": AUDIO_PLATFORM_ID, **cfg.audio, "period": cfg.period, "days": cfg.days}
     )
+    if not audio_cfg.null_samples:
+        raise ValueError("the audio contract's calibrated rule needs cfg.audio['null_samples'] > 0")
     # spawn: a fresh interpreter, not a fork of one that holds torch's and Airflow's threads
     pool = stack.enter_context(
         ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
@@ -146,6 +160,7 @@ def _build_symbolic(home: Path, cfg: DemoConfig) -> dict:
         )
         marker.write_text(json.dumps({"key": key, "model_version": model_dir.name}))
         log.info("trained %s in %.1fs", model_dir.name, time.perf_counter() - t0)
+    _store_null(model_dir, cfg.null_samples)
 
     start, end = _month(cfg.period)
     if cfg.days:
@@ -157,6 +172,20 @@ def _build_symbolic(home: Path, cfg: DemoConfig) -> dict:
         "model_dir": model_dir, "log_path": log_path, "planted": platform_log["planted"],
         "start": start, "end": end,
     }  # fmt: skip
+
+
+def _store_null(model_dir: Path, n: int) -> None:
+    """The symbolic model version's null set: n of its own samples (fixed seed), cached beside
+    it with the size it was drawn for."""
+    from sandbox import train
+
+    stamp = model_dir / f"{train.NULL_TOKENS_FILE}.json"
+    if (model_dir / train.NULL_TOKENS_FILE).exists() and stamp.exists() and json.loads(stamp.read_text()) == {"n": n}:
+        return
+    t0 = time.perf_counter()
+    train.store_null_samples(model_dir, n)
+    stamp.write_text(json.dumps({"n": n}))
+    log.info("null set of %d samples for %s in %.1fs", n, model_dir.name, time.perf_counter() - t0)
 
 
 def _month(period: str) -> tuple[datetime, datetime]:
@@ -215,14 +244,15 @@ def _register(home: Path, cfg: DemoConfig) -> None:
     with warehouse(home / "warehouse.duckdb") as con:
         import_catalog(con, home / "catalog")
         register_platform(con, PLATFORM_ID, "Sandbox Music AI (local)", CONN_ID)
-        # min_confidence 6, not the default 5: near copies score z >= 7 on the sandbox and
-        # ordinary samples up to about 6 (docs/attribution.md), so output share goes to copies.
+        # The calibrated rule: output share only for a generation whose top match an ordinary
+        # sample of the model reaches with probability <= alpha (its null is stored beside the
+        # model version), whatever the catalog's size (docs/attribution.md).
         register_contract(
             con,
             Contract(
                 contract_id="SBX-2026",
                 platform_id=PLATFORM_ID,
-                shares_policy={"min_confidence": 6.0},
+                shares_policy={"confidence": "pvalue", "alpha": cfg.alpha},
                 method_params={"curvature": "kfac-gram"},
             ),
         )
@@ -238,7 +268,7 @@ def _register(home: Path, cfg: DemoConfig) -> None:
                     platform_id=AUDIO_PLATFORM_ID,
                     pool_rate=Decimal("0.250000"),
                     training_share=Decimal("0.200000"),
-                    shares_policy={"min_confidence": cfg.audio_min_confidence},
+                    shares_policy={"confidence": "pvalue", "alpha": cfg.audio_alpha},
                     method_params={"curvature": "kfac-gram"},
                 ),
             )

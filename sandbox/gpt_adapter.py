@@ -107,6 +107,13 @@ class SandboxGPTAdapter:
             )
         return [[int(x) for x in t] for t in pd.read_parquet(f)["tokens"]]
 
+    def variants(self, example: list[int]) -> list[list[int]]:
+        """The piece, then its transpositions (+-1..6 semitones) and tempo changes (+-20 %)
+        undone, alone and combined (sandbox/transforms.py): what robust matching scores."""
+        from sandbox.transforms import variants
+
+        return variants(example, self.mv.tokenizer)
+
     def vocabulary(self) -> list[str]:
         """Token strings, for the black-box symbolic embedder."""
         return list(self.mv.tokenizer.vocab)

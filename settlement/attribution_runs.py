@@ -128,7 +128,10 @@ def load_attribution(settings: Settings, results: list[dict]) -> dict:
         for r in results:
             count = {"platform_id": r["platform_id"]}
             before = query(con, "marts/row_counts", count)[0]["attribution_shares"]
-            run_sql(con, "loads/attribution_shares", {"shares_path": r["shares_path"], "run_id": r["run_id"]})
+            shard = {"shares_path": r["shares_path"], "run_id": r["run_id"]}
+            # the rule decisions first: both loads skip generations that already have shares
+            run_sql(con, "loads/attribution_share_rules", shard)
+            run_sql(con, "loads/attribution_shares", shard)
             rej = pq.read_table(r["rejected_path"]) if Path(r["rejected_path"]).exists() else pa.table({})
             if rej.num_rows:
                 con.register("staged_rejections", rej)

@@ -12,6 +12,7 @@ everywhere and its bytes do not depend on the fonts a machine has.
 from __future__ import annotations
 
 import io
+import json
 import unicodedata
 from dataclasses import dataclass
 from datetime import date
@@ -167,6 +168,61 @@ _SIMILARITY = (
     "otherwise the generation is paid pro rata over the training set."),
 )
 METHODS = {"trak": _TRAK, "unlearning": _UNLEARNING, "similarity": _SIMILARITY}
+
+
+def _rule_label(m: dict) -> str:
+    """The confidence rule of an attribution run as stored per generation: "p <= 0.01"."""
+    rule = m.get("share_rule")
+    if rule is None:
+        return "not recorded"
+    if rule == "pvalue":
+        return f"p <= {m['alpha']:g}"
+    if rule == "none":
+        return "none"
+    return f"{rule} >= {m['min_confidence']:g}"
+
+
+def rules_by_platform(methods: list[dict]) -> list[dict]:
+    """The attribution runs of marts/statement_methods summed per platform and rule (a month's
+    shards are runs of their own): one sentence per platform and rule, not per shard."""
+    out: dict[tuple, dict] = {}
+    for m in methods:
+        null_n = json.loads(m["params_json"] or "{}").get("null", {}).get("n")
+        key = (m["platform_id"], m.get("share_rule"), m.get("alpha"), m.get("min_confidence"), null_n)
+        row = out.setdefault(key, {**m, "n_generations": 0, "n_paid_by_attribution": 0, "n_fallback": 0})
+        for k in ("n_generations", "n_paid_by_attribution", "n_fallback"):
+            row[k] += m[k] or 0
+    return list(out.values())
+
+
+def rule_sentence(m: dict, platform: str, generations_csv: str) -> str:
+    """Which rule decided a platform's generations and how many it paid by attribution, from
+    the counts the run's stored decisions give (marts/statement_methods); "" for a run
+    attributed before decisions were stored."""
+    rule = m.get("share_rule")
+    if rule is None:
+        return ""
+    if rule == "pvalue":
+        null_n = json.loads(m["params_json"] or "{}").get("null", {}).get("n")
+        test = (
+            f"a generation was paid by attribution when its best match was significant at "
+            f"alpha = {m['alpha']:g}: its p-value, the fraction of the model's own ordinary "
+            f"outputs{f' ({null_n} of them)' if null_n else ''} that match some work at least "
+            f"as strongly, was at most {m['alpha']:g}; otherwise it fell back to pro rata"
+        )
+    elif rule == "none":
+        test = "every generation with a positive match was paid by attribution"
+    else:
+        test = (
+            f"a generation was paid by attribution when its {rich(rule, 20)} confidence was at "
+            f"least {m['min_confidence']:g}; otherwise it fell back to pro rata"
+        )
+    return (
+        f"<b>Which rule paid each generation ({rich(platform, 60)}).</b> {test[0].upper() + test[1:]}. "
+        f"Of its {m['n_generations']} generations, {m['n_paid_by_attribution']} were paid by "
+        f"attribution and {m['n_fallback']} fell back. The paid_by column of "
+        f"{rich(generations_csv, None)} gives each generation's rule and statistic."
+    )
 
 
 def _styles():
@@ -535,6 +591,11 @@ def render_pdf(
         first, second = METHODS.get(method, (f"Method {method}.", "See the appendix for its parameters."))
         story.append(P(f"<b>Attribution ({rich(method, 40)}).</b> {first} {second}", st["base"]))
         story.append(Spacer(1, 1.5 * mm))
+    for m in rules_by_platform(methods):
+        sentence = rule_sentence(m, platform_names.get(m["platform_id"], m["platform_id"]), generations_csv)
+        if sentence:
+            story.append(P(sentence, st["base"]))
+            story.append(Spacer(1, 1.5 * mm))
     story.append(P(
         f"Files next to this statement: {rich(lines_csv, None)} lists every line (platform, work, right, "
         f"ownership share, exact and rounded amount); {rich(generations_csv, None)} lists every generation "
@@ -546,13 +607,17 @@ def render_pdf(
     story.append(P("Appendix: calculation and attribution runs", st["h2"]))
     story.append(P(f"Calculation run: {rich(run_id, None)}", st["small"]))
     if methods:
-        rows = [["Platform", "Method", "Model version", "Attribution run", "Generations"]]
+        rows = [["Platform", "Method", "Model version", "Attribution run", "Rule", "Generations",
+                 "Attributed", "Fell back"]]
         rows += [[P(rich(platform_names.get(m["platform_id"], m["platform_id"]), 60), st["small"]),
                   P(rich(m["method"], 40), st["small"]), P(rich(m["model_version"], 80), st["small"]),
-                  P(rich(m["run_id"], 200), st["tiny"]), str(m["n_generations"])] for m in methods]  # fmt: skip
+                  P(rich(m["run_id"], 200), st["tiny"]), P(rich(_rule_label(m), 40), st["small"]),
+                  str(m["n_generations"]), str(m["n_paid_by_attribution"]), str(m["n_fallback"])]
+                 for m in methods]  # fmt: skip
         story.append(Spacer(1, 2 * mm))
-        story.append(table(rows, [26 * mm, 16 * mm, 34 * mm, width - 96 * mm, 20 * mm], header_style + [
-            ("ALIGN", (-1, 0), (-1, -1), "RIGHT"), ("FONTSIZE", (0, 0), (-1, -1), 7.5),
+        story.append(table(rows, [22 * mm, 13 * mm, 26 * mm, width - 136 * mm, 18 * mm, 20 * mm, 19 * mm,
+                                  18 * mm], header_style + [
+            ("ALIGN", (-3, 0), (-1, -1), "RIGHT"), ("FONTSIZE", (0, 0), (-1, -1), 7.5),
             ("VALIGN", (0, 0), (-1, -1), "TOP")], repeat=1))  # fmt: skip
         story.append(Spacer(1, 2 * mm))
         story.append(P("Attribution parameters, as recorded with each run:", st["small"]))

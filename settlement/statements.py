@@ -47,7 +47,8 @@ GENERATION_COLUMNS = [
     "statement_number", "period", "rights_holder_id", "platform_id", "royalty", "generation_id", "created_at",
     "territory", "work_id", "iswc", "isrc", "right_type", "revenue_amount", "revenue_currency", "fx_rate",
     "fee", "generation_pool", "attribution_share", "right_weight", "holder_split", "exact_royalty", "amount",
-    "currency", "attribution_run_id", "output_kind", "output_audio_file", "output_audio_sha256",
+    "currency", "attribution_run_id", "paid_by", "share_rule", "alpha", "min_confidence", "confidence",
+    "p_value", "output_kind", "output_audio_file", "output_audio_sha256",
 ]  # fmt: skip
 # A file name is at most 255 bytes on common file systems; non-Latin names take 3 bytes a
 # character in UTF-8, and the longest name built from an id (the DSR file) adds ~60 bytes.

@@ -320,3 +320,35 @@ def test_audio_generations_need_fluidsynth_only_for_rendering():
     assert os.path.exists("/usr/share/sounds/sf2/TimGM6mb.sf2") or os.environ.get(
         "TRIBUTARY_SOUNDFONT"
     )
+
+
+def test_the_models_own_samples_are_stored_as_its_null(sandbox, tmp_path):
+    """store_null_samples renders the audio model's samples like its generations and stores
+    their model inputs beside the model version; the adapter's null_items() serves them (the
+    calibrated rule's null), a second call with the same size keeps the file, and a model
+    version without one says how to make it."""
+    import shutil
+
+    import numpy as np
+
+    from sandbox.audio_adapter import load
+    from sandbox.audio_features import input_sha256
+    from sandbox.audio_platform import store_null_samples
+    from sandbox.audio_train import NULL_INPUTS_FILE
+
+    _, built, _ = sandbox
+    mv_dir = tmp_path / built["model_dir"].name
+    shutil.copytree(built["model_dir"], mv_dir)
+    adapter = load(mv_dir)
+    with pytest.raises(FileNotFoundError, match="store_null_samples"):
+        adapter.null_items()
+    path = store_null_samples(mv_dir, 3, workers=1)
+    assert path == mv_dir / NULL_INPUTS_FILE
+    stamp = path.stat().st_mtime_ns
+    items = adapter.null_items()
+    assert len(items) == 3 and all(x.shape == FS.shape and np.isfinite(x).all() for x in items)
+    assert len({input_sha256(x) for x in items}) == 3  # three different samples
+    trained = set(adapter.mv.manifest["input_sha256"])
+    assert not {adapter.content_sha256(x) for x in items} & trained
+    assert store_null_samples(mv_dir, 3, workers=1) == path and path.stat().st_mtime_ns == stamp
+    assert not list(mv_dir.glob(".*tmp*"))  # written aside and renamed, nothing left behind

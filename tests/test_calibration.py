@@ -245,20 +245,22 @@ def test_sandbox_training_stores_the_models_own_samples_as_its_null(corpus, tmp_
 # -- through a contract into the warehouse ----------------------------------------------------
 
 
-def test_contract_alpha_flows_into_the_stored_shares(mv, corpus, null_pieces, tmp_path):
-    """A contract with confidence "pvalue" and alpha: the attribution task reads the policy
-    from the warehouse, the adapter serves the null pieces stored with the model version,
-    and the loaded shares pay copies by attribution and the others pro rata."""
+@pytest.fixture(scope="module")
+def loaded(mv, corpus, null_pieces, tmp_path_factory):
+    """A contract with confidence "pvalue" and alpha 0.01, one attribution shard through the
+    warehouse (attribute_shard reads the policy from the warehouse, the adapter serves the null
+    pieces stored with the model version) and load_attribution. The seeded warehouse's own
+    generations (run1) stand for generations attributed before share rules were stored."""
     from datetime import datetime
 
     from settlement.attribution_runs import attribute_shard, load_attribution
     from settlement.config import Settings
     from settlement.reference import Contract, register_contract
     from settlement.warehouse import warehouse
-    from tests.settlement_fixtures import seed_warehouse
+    from tests.settlement_fixtures import record_ingest_windows, seed_warehouse
 
     pieces, ids = corpus
-    settings = Settings(tmp_path / "home")
+    settings = Settings(tmp_path_factory.mktemp("contract") / "home")
     settings.catalog.mkdir(parents=True)
     pd.DataFrame({"work_id": ids, "tokens": pieces}).to_parquet(settings.catalog / "tokens.parquet")
     store_null_pieces(mv.path, null_pieces)
@@ -280,19 +282,44 @@ def test_contract_alpha_flows_into_the_stored_shares(mv, corpus, null_pieces, tm
             "INSERT INTO ref.model_versions VALUES ('p1', ?, 'x', 'y', ?, now()::TIMESTAMP)",
             [mv.model_version, str(mv.path)],
         )
+        # the tiny model's works in the catalog, each owned by RH00, and its manifest
+        for i, w in enumerate(ids):
+            con.execute(
+                "INSERT INTO ref.works VALUES (?, 'T-000.000.000-0', 'QZAAA2600000', ?, 'c', 'test',"
+                " 'bach', NULL)",
+                [w, w],
+            )
+            for right in ("publishing", "master"):
+                con.execute(
+                    "INSERT INTO ref.splits VALUES (?, ?, 'RH00', 1, DATE '2020-01-01', NULL)",
+                    [w, right],
+                )
+            con.execute(
+                "INSERT INTO ref.training_manifest VALUES (?, ?, ?, 'h')", [mv.model_version, i, w]
+            )
         for gid, toks in gens:
             con.execute(
                 "INSERT INTO raw.generations VALUES ('p1', ?, ?, ?, 'bach', NULL, ?, 'US', 0.01, 'USD',"
                 " ?, ?, 'ingest', now()::TIMESTAMP)",
                 [gid, mv.model_version, datetime(2026, 10, 2), toks, datetime(2026, 10, 1), datetime(2026, 11, 1)],
             )  # fmt: skip
+        con.execute("DELETE FROM raw.ingest_windows")
+        record_ingest_windows(con, "p1", "2026-10", "2026-11", "2026-12")
     shard = {"platform_id": "p1", "model_version": mv.model_version, "shard": 0, "n_shards": 1}
     result = attribute_shard(settings, shard, "run-cal")
     lake = pd.read_parquet(result["shares_path"]).groupby("generation_id").first()
+    load_attribution(settings, [result])
+    return {"settings": settings, "result": result, "lake": lake, "gens": gens}
+
+
+def test_contract_alpha_flows_into_the_stored_shares(loaded):
+    """The loaded shares pay copies by attribution and the others pro rata."""
+    from settlement.warehouse import warehouse
+
+    lake, result = loaded["lake"], loaded["result"]
     assert (lake.fallback == (lake.p_value > 0.01)).all()
     assert json.loads(result["params_json"])["policy"]["alpha"] == 0.01
-    load_attribution(settings, [result])
-    with warehouse(settings.warehouse) as con:
+    with warehouse(loaded["settings"].warehouse) as con:
         paid = dict(
             con.execute(
                 "SELECT generation_id, work_id FROM attribution.shares WHERE run_id = 'run-cal'"
@@ -305,3 +332,134 @@ def test_contract_alpha_flows_into_the_stored_shares(mv, corpus, null_pieces, tm
     assert {f"copy-{w:03d}": f"work-{w:03d}" for w in PLANTED[:3]}.items() <= paid.items()
     assert set(paid) == set(lake.index[~lake.fallback])
     assert json.loads(stored)["policy"]["confidence"] == "pvalue"
+
+
+def _rows(db, sql: str, params=None) -> list[tuple]:
+    from settlement.warehouse import warehouse
+
+    with warehouse(db, read_only=True) as con:
+        return con.execute(sql, params or []).fetchall()
+
+
+def test_the_warehouse_stores_which_rule_decided_each_generation(loaded):
+    """attribution.share_rules holds, per generation of the run, the rule, alpha, the top z,
+    its p-value and whether attribution or the fallback paid it: the lake's numbers, one row
+    per generation, and a re-delivered shard adds nothing."""
+    from settlement.attribution_runs import load_attribution
+
+    db, lake = loaded["settings"].warehouse, loaded["lake"]
+    sql = (
+        "SELECT generation_id, rule, alpha, min_confidence, confidence, p_value, paid_by"
+        " FROM attribution.share_rules WHERE run_id = 'run-cal' ORDER BY generation_id"
+    )
+    rows = _rows(db, sql)
+    assert [r[0] for r in rows] == sorted(gid for gid, _ in loaded["gens"])
+    for gid, rule, alpha, min_conf, conf, p, paid_by in rows:
+        assert (rule, alpha, min_conf) == ("pvalue", 0.01, None)
+        assert conf == pytest.approx(lake.loc[gid, "confidence"])
+        assert p == pytest.approx(lake.loc[gid, "p_value"]) and 0 < p <= 1
+        assert paid_by == ("fallback" if lake.loc[gid, "fallback"] else "attribution")
+        assert (paid_by == "attribution") == (p <= 0.01)
+    assert {r[0] for r in rows if r[6] == "attribution"} >= {f"copy-{w:03d}" for w in PLANTED[:3]}
+    assert {r[6] for r in rows} == {"attribution", "fallback"}  # both kinds, or the test says little
+    # the seeded generations (run1) were attributed before rules were stored: no row
+    assert _rows(db, "SELECT count(*) FROM attribution.share_rules WHERE run_id = 'run1'") == [(0,)]
+    load_attribution(loaded["settings"], [loaded["result"]])
+    assert _rows(db, sql) == rows
+
+
+def test_stored_rules_change_the_fingerprint_only_where_they_exist(loaded, tmp_path):
+    """A month whose generations have no stored rule (attributed before 015_share_rule) keeps
+    the fingerprint the check gave before the table existed; a changed decision (another
+    p-value, another paid_by) changes it, and the late-arrival digest too."""
+    import re
+    import shutil
+
+    from settlement.warehouse import sql_text, warehouse
+
+    db = tmp_path / "w.duckdb"
+    shutil.copyfile(loaded["settings"].warehouse, db)
+    # the check as it was before 015_share_rule: without the item that reads the rules
+    old, n = re.subn(
+        r"UNION ALL\n(\s*--[^\n]*\n)*\s*SELECT hash\('d'.*?FROM attribution\.share_rules.*?\n(?=\s*UNION ALL)",
+        "", sql_text("checks/period_inputs_fingerprint"), flags=re.DOTALL,
+    )  # fmt: skip
+    assert n == 1
+    with warehouse(db) as con:
+
+        def fingerprint(text: str | None = None) -> str:
+            text = text or sql_text("checks/period_inputs_fingerprint")
+            return con.execute(text.replace("$period", "'2026-10'")).fetchone()[0]
+
+        with_rules = fingerprint()
+        assert with_rules != fingerprint(old)  # the rules of run-cal are read
+        saved = con.execute("SELECT * FROM attribution.share_rules").fetchall()
+        con.execute("DELETE FROM attribution.share_rules")
+        assert fingerprint() == fingerprint(old)  # no rules stored: the digest is unchanged
+        for row in saved:
+            con.execute(
+                "INSERT INTO attribution.share_rules VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", list(row)
+            )
+        assert fingerprint() == with_rules
+        con.execute(
+            "UPDATE attribution.share_rules SET p_value = 0.5, paid_by = 'fallback'"
+            " WHERE generation_id = 'copy-003'"
+        )
+        assert fingerprint() != with_rules
+        # the late digest reads them for late generations the same way
+        con.execute(
+            "CREATE OR REPLACE TEMP TABLE late_before AS "
+            + sql_text("checks/restatement_late_digest").replace("$period", "'2026-10'")
+        )
+        before = con.execute("SELECT digest FROM late_before").fetchone()[0]
+        con.execute("UPDATE attribution.share_rules SET p_value = 0.25 WHERE generation_id = 'copy-003'")
+        after = con.execute(
+            sql_text("checks/restatement_late_digest").replace("$period", "'2026-10'")
+        ).fetchone()[0]
+        assert after != before
+
+
+def test_statements_say_which_rule_paid_each_generation(loaded, tmp_path):
+    """After the month is calculated, each per-generation line of the holder's CSV names the
+    rule that paid the generation and its statistic, as stored ("paid by attribution (p =
+    0.0025 <= alpha 0.01)"); a generation attributed before rules were stored says nothing;
+    the PDF says how many generations each rule paid and how many fell back."""
+    import csv
+    import io
+    import shutil
+
+    from pypdf import PdfReader
+
+    from settlement import statements
+    from settlement.calculate import calculate_period
+
+    db = tmp_path / "w.duckdb"
+    shutil.copyfile(loaded["settings"].warehouse, db)
+    calculate_period(db, "2026-10", run_id="calc-rule", by="alice")
+    out = tmp_path / "statements"
+    statements.build_statements(db, out, "2026-10")
+    stored = {
+        gid: (p, paid_by)
+        for gid, p, paid_by in _rows(
+            db, "SELECT generation_id, p_value, paid_by FROM attribution.share_rules"
+        )
+    }
+    (csv_path,) = (out / "2026-10").rglob("generations_*RH00*.csv")
+    rows = list(csv.DictReader(io.StringIO(csv_path.read_bytes().decode("utf-8-sig"))))
+    ours = [r for r in rows if r["royalty"] == "output" and r["generation_id"] in stored]
+    assert {r["generation_id"] for r in ours} >= {f"copy-{w:03d}" for w in PLANTED[:3]}
+    for r in ours:
+        p, paid_by = stored[r["generation_id"]]
+        assert paid_by == "attribution"  # only generations paid by attribution have output lines
+        assert r["paid_by"].startswith("paid by attribution (p = ")
+        assert r["paid_by"].endswith(" <= alpha 0.01)")
+        assert float(r["paid_by"].split("p = ")[1].split(" ")[0]) == pytest.approx(p, rel=0.01)
+        assert (r["share_rule"], float(r["alpha"]), float(r["p_value"])) == ("pvalue", 0.01, p)
+    older = [r for r in rows if r["royalty"] == "output" and r["generation_id"] not in stored]
+    assert all(r["paid_by"] == "" for r in older)
+    (pdf,) = (out / "2026-10").rglob("statement_*RH00*.pdf")
+    text = " ".join(" ".join(page.extract_text().split()) for page in PdfReader(pdf).pages)
+    n_paid = sum(1 for _, paid_by in stored.values() if paid_by == "attribution")
+    assert "Which rule paid each generation" in text
+    assert f"{n_paid} were paid by attribution and {len(stored) - n_paid} fell back" in text
+    assert "p <= 0.01" in text

@@ -24,7 +24,8 @@ pytestmark = pytest.mark.e2e
 BUSINESS_TABLES = [
     "raw.generations", "raw.quarantine", "ref.works", "ref.rights_holders", "ref.splits",
     "ref.platforms", "ref.contracts", "ref.model_versions", "ref.training_manifest",
-    "attribution.shares", "attribution.rejections", "attribution.runs", "settlement.periods",
+    "attribution.shares", "attribution.share_rules", "attribution.rejections", "attribution.runs",
+    "settlement.periods",
     "settlement.pools", "settlement.holder_totals", "settlement.statement_lines",
     "ledger.postings", "settlement.statement_files",
 ]  # fmt: skip
@@ -198,8 +199,10 @@ def test_audio_lines_name_the_generations_file_and_sha256(month):
 
 
 def test_the_contracts_attribution_terms_reach_the_attribution_run(month):
-    """sandbox/demo.py registers SBX-2026 with min_confidence 6 and TRAK's curvature named;
-    the runs that attributed its month record both in params_json."""
+    """sandbox/demo.py registers both contracts with the calibrated rule ("pvalue" at the
+    demo's alpha) and TRAK's curvature named; the runs that attributed its month record both
+    in params_json, with the null each run tested against (the model's own samples stored
+    beside each model version when the demo built it)."""
     home, _ = month
     runs = _one(home, "SELECT method, params_json FROM attribution.runs")
     assert runs
@@ -208,12 +211,45 @@ def test_the_contracts_attribution_terms_reach_the_attribution_run(month):
         assert method == "trak" and params["curvature"] == "kfac-gram"
         assert params["policy"]["top_k"] == 8
     by_platform = dict(_one(home, "SELECT platform_id, params_json FROM attribution.runs"))
-    assert json.loads(by_platform["sandbox"])["policy"]["min_confidence"] == 6.0
-    audio = json.loads(by_platform["sandbox-audio"])
-    from sandbox.demo import SMALL
+    from sandbox.demo import AUDIO_SMALL, SMALL
 
-    assert audio["policy"]["min_confidence"] == SMALL.audio_min_confidence
+    symbolic = json.loads(by_platform["sandbox"])
+    assert (symbolic["policy"]["confidence"], symbolic["policy"]["alpha"]) == ("pvalue", SMALL.alpha)
+    assert 0 < symbolic["null"]["n"] <= SMALL.null_samples
+    audio = json.loads(by_platform["sandbox-audio"])
+    assert (audio["policy"]["confidence"], audio["policy"]["alpha"]) == ("pvalue", SMALL.audio_alpha)
+    assert 0 < audio["null"]["n"] <= AUDIO_SMALL["null_samples"]
     assert audio["adapter"].startswith("sandbox-audio-diffusion/")
+
+
+def test_the_months_statements_say_which_rule_paid_each_generation(month):
+    """Every attributed generation of the demo month has its rule decision in the warehouse
+    (the calibrated rule, its alpha and p-value), each per-generation statement line of the
+    output royalty names it as stored ("paid by attribution (p = ... <= alpha ...)"), and
+    each holder's PDF says how many generations the rule paid and how many fell back."""
+    from pypdf import PdfReader
+
+    home, sandbox = month
+    rules = _one(home, "SELECT platform_id, generation_id, rule, alpha, p_value, paid_by, "
+                       "staging.share_rule_note(rule, alpha, min_confidence, confidence, p_value, paid_by) "
+                       "FROM attribution.share_rules")  # fmt: skip
+    (n_attributed,) = _one(home, "SELECT count(DISTINCT (platform_id, generation_id)) FROM attribution.shares")[0]
+    assert len(rules) == n_attributed
+    assert {r[2] for r in rules} == {"pvalue"} and all(0 < r[4] <= 1 for r in rules)
+    assert all((r[5] == "attribution") == (r[4] <= r[3]) for r in rules)
+    by_id = {(r[0], r[1]): r for r in rules}
+    copies = [("sandbox", c["generation_id"]) for c in sandbox["planted"]["copies"]]
+    assert all(by_id[c][5] == "attribution" for c in copies)  # symbolic copies are paid their work
+    folder = home / "statements" / "2026-10"
+    rows = pd.concat([pd.read_csv(p, dtype=str) for p in folder.glob("*/generations_*.csv")])
+    output = rows[rows["royalty"] == "output"]
+    assert not output.empty
+    for _, row in output.iterrows():
+        rule = by_id[(row["platform_id"], row["generation_id"])]
+        assert row["paid_by"] == rule[6] and row["paid_by"].startswith("paid by attribution (p = ")
+    pdf = next(folder.glob("*/statement_*.pdf"))
+    text = " ".join(" ".join(page.extract_text().split()) for page in PdfReader(pdf).pages)
+    assert "Which rule paid each generation" in text and "fell back" in text
 
 
 def test_run_manifest_names_model_contract_fx_and_input_file_digests(month):

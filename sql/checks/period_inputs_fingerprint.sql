@@ -18,6 +18,13 @@ items AS (
     FROM staging.shares AS s
     SEMI JOIN period_generations AS g USING (platform_id, generation_id)
     UNION ALL
+    -- which rule decided each generation (no row for one attributed before 015_share_rule:
+    -- an unchanged month keeps its fingerprint)
+    SELECT hash('d', d.platform_id, d.generation_id, d.run_id, d.rule, d.alpha, d.min_confidence,
+                d.confidence, d.p_value, d.paid_by)
+    FROM attribution.share_rules AS d
+    SEMI JOIN period_generations AS g USING (platform_id, generation_id)
+    UNION ALL
     SELECT hash('e', count(*)) FROM staging.generations WHERE created_at < strptime($period, '%Y-%m')
     UNION ALL
     SELECT hash('l', platform_id, generation_id) FROM raw.late_arrivals

@@ -11,6 +11,10 @@ items AS (
     SELECT hash('s', s.platform_id, s.generation_id, s.work_id, s.share, s.run_id)
     FROM staging.shares AS s SEMI JOIN late AS l USING (platform_id, generation_id)
     UNION ALL
+    SELECT hash('d', d.platform_id, d.generation_id, d.run_id, d.rule, d.alpha, d.min_confidence,
+                d.confidence, d.p_value, d.paid_by)
+    FROM attribution.share_rules AS d SEMI JOIN late AS l USING (platform_id, generation_id)
+    UNION ALL
     SELECT hash('r', r.platform_id, r.generation_id, r.run_id)
     FROM attribution.rejections AS r SEMI JOIN late AS l USING (platform_id, generation_id)
 )

@@ -1,0 +1,63 @@
+"""Musical transformations of a symbolic piece (token ids of sandbox/tokenizer.py): what a
+platform's output may do to a training work it copies (transpose it, play it faster or
+slower), and what robust matching undoes (SandboxGPTAdapter.variants).
+
+Tempo in this vocabulary is not a token: a piece is written in quarter lengths. A tempo
+change of factor f is what a transcription at the original tempo gives: every duration
+multiplied by f and snapped to the nearest duration of the vocabulary (so it is lossy, and
+undoing it with 1/f restores most, not all, durations).
+"""
+
+from __future__ import annotations
+
+from sandbox.tokenizer import Tokenizer
+
+TRANSPOSITIONS = tuple(s for s in range(-6, 7) if s != 0)  # +-1..6 semitones
+# +-20 % tempo as duration factors (a copy played 20 % faster or slower), and the factors
+# that undo them (robust matching's variants)
+TEMPO_CHANGES = (0.8, 1.2)
+UNDO_TEMPO = tuple(1.0 / f for f in TEMPO_CHANGES)
+
+
+def transpose(ids: list[int], semitones: int, tok: Tokenizer | None = None) -> list[int]:
+    """Every pitch moved by `semitones`, folded by octaves into the vocabulary's range."""
+    tok = tok or Tokenizer()
+    ix, vocab = tok.index, tok.vocab
+    out = []
+    for i in ids:
+        t = vocab[i]
+        if t.startswith("<p:"):
+            out.append(ix[f"<p:{tok.fold_pitch(int(t[3:-1]) + semitones)}>"])
+        else:
+            out.append(i)
+    return out
+
+
+def change_tempo(ids: list[int], factor: float, tok: Tokenizer | None = None) -> list[int]:
+    """Every duration multiplied by `factor` and snapped to the vocabulary's nearest one."""
+    tok = tok or Tokenizer()
+    ix, vocab = tok.index, tok.vocab
+    out = []
+    for i in ids:
+        t = vocab[i]
+        if t.startswith("<d:"):
+            out.append(ix[f"<d:{tok.nearest_duration(float(t[3:-1]) * factor):g}>"])
+        else:
+            out.append(i)
+    return out
+
+
+def variants(ids: list[int], tok: Tokenizer | None = None) -> list[list[int]]:
+    """The piece itself first, then each transposition +-1..6 and each tempo change undone,
+    alone and combined (13 x 3 - 1 = 38 others), without duplicates."""
+    tok = tok or Tokenizer()
+    out, seen = [], set()
+    for factor in (1.0, *UNDO_TEMPO):
+        base = ids if factor == 1.0 else change_tempo(ids, factor, tok)
+        for s in (0, *TRANSPOSITIONS):
+            v = base if s == 0 else transpose(base, s, tok)
+            key = tuple(v)
+            if key not in seen:
+                seen.add(key)
+                out.append(v)
+    return out
