@@ -67,19 +67,20 @@ class DemoConfig:
     # least 1/alpha - 1 pieces to reach alpha at all and ~20/alpha to hold it
     # (docs/BENCHMARKS.md, "Calibrated confidence"); its cost is about one attribution per
     # piece, once per model version (cached), plus sampling it.
-    # 1,000 symbolic samples (10/alpha): about 100 s on a quiet machine, 322 s at load 10.
-    # Measured on the demo month (docs/BENCHMARKS.md): at 0.01 its 3 planted near copies (2
-    # tokens changed) fall back, p 0.026-0.048, because on 4,891 works 5 % of the model's own
-    # ordinary samples reach their z; a contract that wants them paid chooses 0.05.
-    alpha: float = 0.01
-    null_samples: int = 1000
+    # Measured on the demo month (docs/BENCHMARKS.md): at alpha 0.01 its 3 planted near copies
+    # (2 tokens changed) fall back, p 0.026-0.048, because on 4,891 works 5 % of the model's
+    # own ordinary samples reach their z; at 0.05 they are paid (and 35 of 600 generations
+    # by attribution). The demo's symbolic contract chooses 0.05 with 400 samples (20/alpha;
+    # 1,000 samples for 0.01 took 322 s to draw at load 10).
+    alpha: float = 0.05
+    null_samples: int = 400
     # The audio null is slower to draw (AUDIO_DEMO), so the audio contract tests at 0.05.
     audio_alpha: float = 0.05
 
 
 SMALL = DemoConfig(
     n_generations=60, catalog_limit=60, train_steps=60, model_size="tiny", days=2, audio=AUDIO_SMALL,
-    null_samples=200, audio_alpha=0.05,
+    alpha=0.01, null_samples=200, audio_alpha=0.05,
 )  # fmt: skip
 
 
