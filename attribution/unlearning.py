@@ -141,36 +141,54 @@ class UnlearningAttributor:
             tmp.write_text(json.dumps({"n_train": n}))
             os.replace(tmp, cdir / "done.json")
 
-    def _unlearn(self, target: list[int]) -> list[torch.Tensor]:
-        """Ascend on the target in place; returns theta_0 so the caller can restore it."""
+    def _direction(
+        self, examples: list, theta0: list[torch.Tensor], fmean: torch.Tensor
+    ) -> list[torch.Tensor]:
+        """The ascent direction on the summed loss of examples (one target, or a group's
+        works: attribution/groups.py), Fisher-regularised towards theta0."""
+        params = self._params()
+        grads = [torch.zeros_like(p) for p in params]
+        for s in range(0, len(examples), self.batch_size):
+            loss = self.task.per_example_loss(examples[s : s + self.batch_size]).sum()
+            part = torch.autograd.grad(loss, params, allow_unused=True)
+            for acc, g in zip(grads, part, strict=True):
+                if g is not None:
+                    acc += g.detach()
+        direction = []
+        for p, g, t0, f in zip(params, grads, theta0, self.fisher, strict=True):
+            # Ascent on L_g, descent on the EWC penalty (zero at the first step).
+            d = g - self.fisher_weight * (f / fmean) * (p.detach() - t0)
+            if self.precondition is not None:
+                # The step that maximises g.d - (w/2) d^T F d is d = g / (w F): the
+                # Fisher-regularised step in closed form. Directions the training set
+                # relies on in general (large F) barely move, so what is unlearned is
+                # what is specific to the generation. Damped so zero-Fisher
+                # parameters do not blow up.
+                d = d / (f / fmean + self.precondition)
+            direction.append(d)
+        return direction
+
+    def _fisher_mean(self) -> torch.Tensor:
+        # Fisher normalised to mean 1: fisher_weight is then comparable across models.
+        return torch.cat([f.reshape(-1) for f in self.fisher]).mean().clamp_min(1e-30)
+
+    def _unlearn(self, examples: list, length: float | None = None) -> list[torch.Tensor]:
+        """Ascend on the examples in place; returns theta_0 so the caller can restore it.
+
+        Each step moves the parameters by `length` (default step_size * ||theta_0||)."""
         params = self._params()
         theta0 = [p.detach().clone() for p in params]
-        norm0 = torch.sqrt(sum((t.double() ** 2).sum() for t in theta0)).item()
-        # Fisher normalised to mean 1: fisher_weight is then comparable across models.
-        fmean = torch.cat([f.reshape(-1) for f in self.fisher]).mean().clamp_min(1e-30)
+        if length is None:
+            length = self.step_size * _norm(theta0)
+        fmean = self._fisher_mean()
         for _ in range(self.steps):
-            loss = self.task.per_example_loss([target]).sum()
-            grads = torch.autograd.grad(loss, params, allow_unused=True)
-            direction = []
-            for p, g, t0, f in zip(params, grads, theta0, self.fisher, strict=True):
-                g = torch.zeros_like(p) if g is None else g.detach()
-                # Ascent on L_g, descent on the EWC penalty (zero at the first step).
-                d = g - self.fisher_weight * (f / fmean) * (p.detach() - t0)
-                if self.precondition is not None:
-                    # The step that maximises g.d - (w/2) d^T F d is d = g / (w F): the
-                    # Fisher-regularised step in closed form. Directions the training set
-                    # relies on in general (large F) barely move, so what is unlearned is
-                    # what is specific to the generation. Damped so zero-Fisher
-                    # parameters do not blow up.
-                    d = d / (f / fmean + self.precondition)
-                direction.append(d)
-            dn = torch.sqrt(sum((d.double() ** 2).sum() for d in direction)).item()
+            direction = self._direction(examples, theta0, fmean)
+            dn = _norm(direction)
             if dn == 0:
                 break
-            scale = self.step_size * norm0 / dn
             with torch.no_grad():
                 for p, d in zip(params, direction, strict=True):
-                    p.add_(d, alpha=scale)
+                    p.add_(d, alpha=length / dn)
         return theta0
 
     def _restore(self, theta0: list[torch.Tensor]) -> None:
@@ -198,7 +216,7 @@ class UnlearningAttributor:
         self._check(targets)
         out = np.zeros((len(targets), len(self.train)), dtype=np.float32)
         for r, t in enumerate(targets):
-            theta0 = self._unlearn(t)
+            theta0 = self._unlearn([t])
             try:
                 out[r] = self._rise(self._losses(self.train), 0).numpy()
             finally:
@@ -210,7 +228,7 @@ class UnlearningAttributor:
         self._check(targets)
         state = StreamingTopK(len(targets), k)
         for r, t in enumerate(targets):
-            theta0 = self._unlearn(t)
+            theta0 = self._unlearn([t])
             try:
                 with torch.no_grad():
                     for s in range(0, len(self.train), self.batch_size):
@@ -232,3 +250,7 @@ class UnlearningAttributor:
             "seed": self.seed,
             "checkpoint": self.checkpoint,
         }
+
+
+def _norm(tensors: list[torch.Tensor]) -> float:
+    return torch.sqrt(sum((t.double() ** 2).sum() for t in tensors)).item()
