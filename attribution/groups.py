@@ -46,7 +46,8 @@ def resolve_groups(
     out: dict[str, list[int]] = {}
     for name, members in groups.items():
         if isinstance(members, str | bytes):
-            raise ValueError(f"group {name!r}: members must be a list of works, not a string")
+            # A ValueError like every other bad group: hostile input, not a programming error.
+            raise ValueError(  # noqa: TRY004f"group {name!r}: members must be a list of works, not a string")
         members = list(members)
         if not members:
             raise ValueError(f"group {name!r} has no works")
