@@ -47,7 +47,8 @@ def resolve_groups(
     for name, members in groups.items():
         if isinstance(members, str | bytes):
             # A ValueError like every other bad group: hostile input, not a programming error.
-            raise ValueError(  # noqa: TRY004f"group {name!r}: members must be a list of works, not a string")
+            msg = f"group {name!r}: members must be a list of works, not a string"
+            raise ValueError(msg)  # noqa: TRY004
         members = list(members)
         if not members:
             raise ValueError(f"group {name!r} has no works")
