@@ -26,6 +26,8 @@ from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
+# the one folder fsync of every crash-safe writer (a kill series hooks it there by name)
+from settlement.lifecycle import _fsync_dir
 from settlement.warehouse import query, run_sql, transaction
 
 FIELDS = ("accessed_at", "user_id", "rights_holder_id", "client", "action", "path", "subject", "status")
@@ -96,11 +98,3 @@ def _rows(batch: Path) -> list[dict]:
             row["accessed_at"] = datetime.fromisoformat(row["accessed_at"])
             rows.append({k: row[k] for k in FIELDS})
     return rows
-
-
-def _fsync_dir(folder: Path) -> None:
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

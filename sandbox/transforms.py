@@ -19,32 +19,28 @@ TEMPO_CHANGES = (0.8, 1.2)
 UNDO_TEMPO = tuple(1.0 / f for f in TEMPO_CHANGES)
 
 
-def transpose(ids: list[int], semitones: int, tok: Tokenizer | None = None) -> list[int]:
-    """Every pitch moved by `semitones`, folded by octaves into the vocabulary's range."""
+def _map_tokens(ids: list[int], prefix: str, new_token, tok: Tokenizer | None) -> list[int]:
+    """Every token starting with `prefix` replaced by new_token(its value, tok)."""
     tok = tok or Tokenizer()
     ix, vocab = tok.index, tok.vocab
-    out = []
-    for i in ids:
-        t = vocab[i]
-        if t.startswith("<p:"):
-            out.append(ix[f"<p:{tok.fold_pitch(int(t[3:-1]) + semitones)}>"])
-        else:
-            out.append(i)
-    return out
+    return [
+        ix[new_token(vocab[i][len(prefix) : -1], tok)] if vocab[i].startswith(prefix) else i
+        for i in ids
+    ]
+
+
+def transpose(ids: list[int], semitones: int, tok: Tokenizer | None = None) -> list[int]:
+    """Every pitch moved by `semitones`, folded by octaves into the vocabulary's range."""
+    return _map_tokens(
+        ids, "<p:", lambda v, t: f"<p:{t.fold_pitch(int(v) + semitones)}>", tok
+    )
 
 
 def change_tempo(ids: list[int], factor: float, tok: Tokenizer | None = None) -> list[int]:
     """Every duration multiplied by `factor` and snapped to the vocabulary's nearest one."""
-    tok = tok or Tokenizer()
-    ix, vocab = tok.index, tok.vocab
-    out = []
-    for i in ids:
-        t = vocab[i]
-        if t.startswith("<d:"):
-            out.append(ix[f"<d:{tok.nearest_duration(float(t[3:-1]) * factor):g}>"])
-        else:
-            out.append(i)
-    return out
+    return _map_tokens(
+        ids, "<d:", lambda v, t: f"<d:{t.nearest_duration(float(v) * factor):g}>", tok
+    )
 
 
 def variants(ids: list[int], tok: Tokenizer | None = None) -> list[list[int]]:
