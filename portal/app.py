@@ -283,13 +283,18 @@ def create_app(config: PortalConfig) -> FastAPI:
             user_of(request, con)
         return RedirectResponse("/statements", status_code=303)
 
-    @app.get("/statements", response_class=HTMLResponse)
-    def statements(request: Request):
+    def own_list(request: Request, mart: str, template: str, key: str, params: dict | None = None,
+                 newest_first: bool = False):
+        """A page listing the signed-in holder's own rows of one mart, its view logged."""
         with read() as con:
             user = user_of(request, con)
-            rows = query(con, "marts/portal_statements", {"rights_holder_id": user["rights_holder_id"]})
+            rows = query(con, mart, {**(params or {}), "rights_holder_id": user["rights_holder_id"]})
         record(request, user, "view")
-        return page(request, "statements.html", user, statements=rows)
+        return page(request, template, user, **{key: rows[::-1] if newest_first else rows})
+
+    @app.get("/statements", response_class=HTMLResponse)
+    def statements(request: Request):
+        return own_list(request, "marts/portal_statements", "statements.html", "statements")
 
     @app.get("/statements/{period}", response_class=HTMLResponse)
     def statement(request: Request, period: str):
@@ -507,20 +512,12 @@ def create_app(config: PortalConfig) -> FastAPI:
     # alerts (settlement/alerts.py raises them; the alert mails link here) --------------------
     @app.get("/alerts", response_class=HTMLResponse)
     def alert_list(request: Request):
-        with read() as con:
-            user = user_of(request, con)
-            rows = query(con, "marts/alerts", {"period": None, "rights_holder_id": user["rights_holder_id"]})
-        record(request, user, "view")
-        return page(request, "alerts.html", user, alerts=list(reversed(rows)))
+        return own_list(request, "marts/alerts", "alerts.html", "alerts", {"period": None}, newest_first=True)
 
     # disputes -----------------------------------------------------------------------------
     @app.get("/disputes", response_class=HTMLResponse)
     def dispute_list(request: Request):
-        with read() as con:
-            user = user_of(request, con)
-            rows = query(con, "marts/portal_disputes", {"rights_holder_id": user["rights_holder_id"]})
-        record(request, user, "view")
-        return page(request, "disputes.html", user, disputes=rows)
+        return own_list(request, "marts/portal_disputes", "disputes.html", "disputes")
 
     @app.get("/disputes/{dispute_id}", response_class=HTMLResponse)
     def dispute(request: Request, dispute_id: str):
