@@ -393,6 +393,7 @@ def run_ours(d: dict, args) -> dict:
             out["cost"][label] = cost_rows(
                 lambda b, a=att: a.attribute_topk(b, k=16), adapter, gens, args.cost_repeats
             )
+            out["cost"][label]["seed"] = d["seed"]
         print(f"  {label}: {time.perf_counter() - t + t_cache:.0f}s", flush=True)
     return out
 
@@ -535,6 +536,7 @@ def run_dattri(d: dict, args) -> dict:
                 return a.attribute(DataLoader(TensorDataset(torch.stack(b)), batch_size=64))
 
             out["cost"][label] = cost_rows(attribute, adapter, gens, args.cost_repeats)
+            out["cost"][label]["seed"] = d["seed"]
     return out
 
 
@@ -889,7 +891,8 @@ def report(args, acc: dict, built: dict, t_all: float) -> dict:
     if cost:
         print(
             f"\n## Cost per generation / one forward+backward of the denoiser at the same "
-            f"K timesteps (seed {args.seeds[0]}, best of {args.cost_repeats})\n"
+            f"K timesteps (seed {next(iter(cost.values())).get('seed', args.seeds[0])}, "
+            f"best of {args.cost_repeats})\n"
         )
         print(f"| method | one generation | per generation, batch of {args.cost_batch} |")
         print("|---|---:|---:|")
