@@ -251,6 +251,12 @@ def main(argv: list[str] | None = None) -> None:
         results["methods"][label] = report(name, per[label], masks, args, rng)
         results["methods"][label]["time_s"] = times[label]
         results["methods"][label]["speedup_vs_logo"] = t_logo / times[label]
+    # against each retrain seed alone: r0 is the served model's own counterfactual (what
+    # unlearning from the served weights approximates), r1 an independently trained model
+    for r in range(2):
+        for label, pred in preds.items():
+            ps = [agreement(p, d["truths"][r]) for p, d in zip(pred, seeds, strict=True)]
+            results["methods"][label][f"vs_r{r}"] = report(f"{label} vs r{r} only", ps, masks, args, rng)
     diff = {}
     for k, key in ((0, "top"), (1, "spearman")):
         parts = [a[k] - b[k] for a, b in zip(per["guda"], per["trak-sum"], strict=True)]
