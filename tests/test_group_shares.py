@@ -270,3 +270,68 @@ def test_a_contract_edited_in_the_warehouse_is_checked_again_by_the_run(loaded, 
         con.execute("UPDATE ref.contracts SET group_params_json = '{\"steps\": 99}' WHERE contract_id = 'C1'")
     with pytest.raises(WarehouseError, match="contract C1 v2: group_params steps must be a whole"):
         attribute_shard(settings, loaded["shard"], "run-bad")
+
+
+def _load_and_die(home: str, results: list[dict], die_after: int | None, die_in_s: float | None):
+    """Child process: load the shard, SIGKILLing itself right after its die_after-th SQL file
+    (inside the load's transaction), or die_in_s seconds after it starts."""
+    import os
+    import signal
+    import threading
+    from pathlib import Path
+
+    from settlement import attribution_runs
+    from settlement.config import Settings
+
+    real, done = attribution_runs.run_sql, [0]
+
+    def run_sql(con, name, params=None):
+        out = real(con, name, params)
+        done[0] += 1
+        if done[0] == die_after:
+            os.kill(os.getpid(), signal.SIGKILL)
+        return out
+
+    attribution_runs.run_sql = run_sql
+    if die_in_s is not None:
+        threading.Timer(die_in_s, os.kill, (os.getpid(), signal.SIGKILL)).start()
+    attribution_runs.load_attribution(Settings(Path(home)), results)
+
+
+def test_the_load_killed_at_any_instant_then_rerun_stores_each_group_share_once(loaded, tmp_path):
+    """kill -9 of the load (right after each of its SQL files, and at timed instants), then a
+    rerun: the shares, rule decisions and group shares are exactly those of an uninterrupted
+    load, none missing, none doubled; a kill leaves no group share without its shares."""
+    import multiprocessing
+
+    from settlement.attribution_runs import load_attribution
+    from settlement.config import Settings
+    from settlement.warehouse import warehouse
+
+    tables = {
+        "attribution.group_shares": "SELECT * FROM attribution.group_shares",
+        "attribution.shares": "SELECT * FROM attribution.shares",
+        "attribution.share_rules": "SELECT * FROM attribution.share_rules",
+        "attribution.runs": "SELECT run_id, platform_id, n_generations FROM attribution.runs",
+    }
+    want = {t: sorted(_rows(loaded["settings"].warehouse, q), key=str) for t, q in tables.items()}
+    assert want["attribution.group_shares"]
+    ctx = multiprocessing.get_context("fork")  # the child only loads: no torch after the fork
+    instants = [(n, None) for n in range(1, 5)] + [(None, s) for s in (0.02, 0.05, 0.1, 0.2)]
+    for i, (die_after, die_in_s) in enumerate(instants):
+        home = tmp_path / f"h{i}"
+        shutil.copytree(loaded["settings"].home, home)
+        with warehouse(home / "warehouse.duckdb") as con:  # back to before the load
+            for t in ("group_shares", "shares", "share_rules", "runs"):
+                con.execute(f"DELETE FROM attribution.{t} WHERE run_id = 'run-grp'")
+        p = ctx.Process(target=_load_and_die, args=(str(home), [loaded["result"]], die_after, die_in_s))
+        p.start()
+        p.join(120)
+        assert p.exitcode in (-9, 0), p.exitcode
+        db = home / "warehouse.duckdb"
+        grouped = {g for (g,) in _rows(db, "SELECT DISTINCT generation_id FROM attribution.group_shares")}
+        shared = {g for (g,) in _rows(db, "SELECT DISTINCT generation_id FROM attribution.shares")}
+        assert grouped <= shared, (die_after, die_in_s)
+        load_attribution(Settings(home), [loaded["result"]])
+        got = {t: sorted(_rows(db, q), key=str) for t, q in tables.items()}
+        assert got == want, (die_after, die_in_s)
