@@ -93,7 +93,8 @@ def loaded(tmp_path_factory):
     shard = {"platform_id": "p1", "model_version": mv.model_version, "shard": 0, "n_shards": 1}
     result = attribute_shard(settings, shard, "run-grp")
     load_attribution(settings, [result])
-    return {"settings": settings, "result": result, "gens": gens, "shard": shard}
+    return {"settings": settings, "result": result, "gens": gens, "shard": shard, "mv": mv,
+            "corpus": (pieces, ids)}  # fmt: skip
 
 
 def test_a_contracts_group_method_stores_holder_shares_with_the_copys_holder_on_top(loaded):
@@ -129,6 +130,28 @@ def test_a_contracts_group_method_stores_holder_shares_with_the_copys_holder_on_
     assert {(r.generation_id, r.rights_holder_id): r.share for r in lake.itertuples()} == stored
     load_attribution(loaded["settings"], [loaded["result"]])
     assert _rows(db, sql) == rows
+
+
+def test_trak_sum_and_unknown_catalog_works(loaded, tmp_path):
+    """The other group method (TRAK summed per holder) puts each copy's holder on top too; a
+    catalog work the manifest does not list is ignored and a holder left with no trained
+    work gets no row; a refused generation gets no row."""
+    from attribution.pipeline import attribute_groups
+
+    pieces, ids = loaded["corpus"]
+    catalogs = {f"RH{h:02d}": [w for i, w in enumerate(ids) if i % N_HOLDERS == h] for h in range(N_HOLDERS)}
+    catalogs["RH00"].append("not-trained")
+    catalogs["RH99"] = ["not-trained"]
+    gens = [g for g in loaded["gens"] if g[0].startswith("copy")] + [("bad", [10**6])]
+    df = attribute_groups(loaded["mv"].path, gens, catalogs, tmp_path, method="trak-sum",
+                          params={"curvature": "gram"}, train_items=pieces, run_id="r")  # fmt: skip
+    assert sorted(set(df.rights_holder_id)) == sorted(f"RH{h:02d}" for h in range(N_HOLDERS))
+    assert set(df.generation_id) == {f"copy-{w:03d}" for w in PLANTED}
+    for w in PLANTED:
+        rows = df[df.generation_id == f"copy-{w:03d}"]
+        assert rows.loc[rows.score.idxmax(), "rights_holder_id"] == _holder(w)
+        assert abs(sum(float(x) for x in rows.share) - 1) < 1e-8
+    assert set(df.method) == {"trak-sum"}
 
 
 def test_statements_show_the_stored_catalog_share_byte_for_byte(loaded, tmp_path):
