@@ -247,8 +247,8 @@ def catalog_share_sentence(c: dict, platform: str, generations_csv: str) -> str:
     share, gid = c["top"]
     return (
         f"<b>Share of each generation attributable to your catalog ({rich(platform, 60)}).</b> "
-        f"For {c['n_generations']} of the generations above, the platform's contract also measures "
-        f"how much of the generation is attributable to your whole catalog (method "
+        f"For {c['n_generations']} of this month's generations that paid you, the platform's "
+        f"contract also measures how much of each is attributable to your whole catalog (method "
         f"{rich(c['method'], 30)}: the model with all your works unlearned, compared with every "
         f"other holder's); the catalog_share column of {rich(generations_csv, None)} gives it per "
         f"generation; the largest is {share:f} (generation {rich(gid, 60)}). It is for information: "
