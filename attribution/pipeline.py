@@ -16,6 +16,12 @@ import numpy as np
 import pandas as pd
 
 from attribution.calibration import null_distribution
+from attribution.groups import (
+    GroupUnlearningAttributor,
+    check_group_terms,
+    holder_shares,
+    summed_instance_scores,
+)
 from attribution.protocol import InvalidExample, ModelAdapter
 from attribution.registry import load_adapter
 from attribution.robust import TestedP, robust_topk, two_tests
@@ -73,6 +79,17 @@ SHARE_COLUMNS = [
     "fallback",  # True: not confident enough, the whole generation went pro rata
 ]
 REJECT_COLUMNS = ["generation_id", "reason"]
+# attribute_groups' rows: one per (generation, holder whose catalog the model trained on)
+GROUP_SHARE_COLUMNS = [
+    "generation_id",
+    "rights_holder_id",
+    "share",  # str, 9 decimals: the holder's part of the positive group scores
+    "score",  # the group score (group-unlearning: rise of the generation's summed NLL)
+    "method",
+    "model_version",
+    "run_id",
+    "params_json",
+]
 
 
 def read_manifest(model_version_dir: Path, hash_column: str = "content_sha256") -> pd.DataFrame:
@@ -331,6 +348,92 @@ def attribute_generations(
         time.perf_counter() - t0,
     )
     return shares_df, rejected_df
+
+
+def attribute_groups(
+    model_version_dir: Path,
+    generations: list[tuple[str, Any]],
+    catalogs: dict[str, list[str]],
+    cache_dir: Path,
+    method: str = "group-unlearning",
+    params: dict | None = None,
+    seed: int = 0,
+    run_id: str | None = None,
+    train_items: list | None = None,
+    adapter: ModelAdapter | None = None,
+) -> pd.DataFrame:
+    """Holder-level shares: how much of each generation is attributable to each holder's
+    catalog (attribution/groups.py), for generations [(generation_id, raw output)].
+
+    catalogs: holder id -> the work ids of its catalog. Works the model version's manifest
+    does not list are dropped (the model never trained on them), and so is a holder left with
+    none; a work with several training examples counts all of them. A generation the adapter
+    refuses gets no row (attribute_generations records its rejection).
+    method: "group-unlearning" (unlearn each holder's works, score the rise of the
+    generation's loss) or "trak-sum" (TRAK instance scores summed per holder); params: the
+    method's parameters (attribution.groups.GROUP_METHOD_PARAMS), checked here.
+    Informational: nothing here changes the per-work shares that pay.
+    """
+    params = dict(params or {})
+    check_group_terms(method, params)
+    run_id = run_id or f"attr-{uuid.uuid4().hex[:12]}"
+    adapter = adapter or load_adapter(Path(model_version_dir))
+    manifest = read_manifest(Path(model_version_dir), manifest_hash(adapter))
+    index: dict[str, list[int]] = {}
+    for i, w in enumerate(manifest["work_id"]):
+        index.setdefault(str(w), []).append(i)
+    groups = {
+        str(h): sorted({i for w in works for i in index.get(str(w), [])})
+        for h, works in sorted(catalogs.items())
+    }
+    groups = {h: idx for h, idx in groups.items() if idx}
+    accepted: list[tuple[str, Any]] = []
+    seen: set[str] = set()
+    for gid, raw in generations:
+        try:
+            if str(gid) in seen:
+                continue
+            accepted.append((str(gid), adapter.prepare(raw)))
+            seen.add(str(gid))
+        except InvalidExample:
+            continue
+    if not accepted or not groups:
+        return pd.DataFrame([], columns=GROUP_SHARE_COLUMNS)
+    train = _training_examples(adapter, manifest, train_items)
+    examples = [x for _, x in accepted]
+    cache = Path(cache_dir) / adapter.model_version
+    with torch_threads():
+        if method == "group-unlearning":
+            attributor = GroupUnlearningAttributor(adapter, seed=seed, cache_dir=cache, **params)
+            attributor.cache(train, groups)
+            scores = attributor.attribute(examples)
+            used = attributor.params()
+        else:  # trak-sum
+            attributor = make_attributor("trak", adapter, cache_dir=cache, seed=seed, **params)
+            attributor.cache(train)
+            scores = summed_instance_scores(attributor.attribute(examples), groups)
+            used = attributor.params()
+    shares = holder_shares(scores)
+    params_json = json.dumps(
+        {**used, "method": method, "seed": seed, "n_groups": len(groups),
+         "adapter": f"{adapter.name}/{adapter.version}"},
+        sort_keys=True, default=str,
+    )  # fmt: skip
+    rows = [
+        {
+            "generation_id": gid,
+            "rights_holder_id": holder,
+            "share": f"{shares[r, c]:.9f}",
+            "score": float(scores[r, c]),
+            "method": method,
+            "model_version": adapter.model_version,
+            "run_id": run_id,
+            "params_json": params_json,
+        }
+        for r, (gid, _) in enumerate(accepted)
+        for c, holder in enumerate(groups)
+    ]
+    return pd.DataFrame(rows, columns=GROUP_SHARE_COLUMNS).astype({"score": "float64"})
 
 
 def make_attributor(method: str, adapter, cache_dir: Path | None = None, seed: int = 0, **kw):

@@ -16,11 +16,16 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from attribution.pipeline import attribute_generations, manifest_hash, read_manifest
+from attribution.pipeline import (
+    attribute_generations,
+    attribute_groups,
+    manifest_hash,
+    read_manifest,
+)
 from attribution.registry import load_adapter
 from settlement.config import Settings
 from settlement.ingest import GenerationLogClient, PlatformEndpoint, model_version_dir
-from settlement.reference import register_model_version
+from settlement.reference import check_group_method, register_model_version
 from settlement.warehouse import query, run_sql, transaction, warehouse
 
 
@@ -87,15 +92,22 @@ def attribute_shard(settings: Settings, shard: dict, run_id: str) -> dict:
     with warehouse(settings.warehouse) as con:
         gens = [(r["generation_id"], _raw_output(r, settings.lake)) for r in query(con, "marts/pending_attribution_shard", shard)]
         model = query(con, "marts/model_version_for_attribution", shard)
+        group_method = (model[0]["group_method"] or "") if model else ""
+        catalogs = {r["rights_holder_id"]: list(r["work_ids"]) for r in query(con, "marts/holder_catalogs")} if group_method else {}
     if not model:
         raise RuntimeError(f"model version {shard['model_version']} of {shard['platform_id']} is not registered")
     local_path, method, top_k = model[0]["local_path"], model[0]["method"], model[0]["top_k"]
     # The contract's terms, checked when it was registered (settlement.reference).
     policy = {"top_k": int(top_k), **json.loads(model[0]["shares_policy_json"] or "{}")}
     method_params = json.loads(model[0]["method_params_json"] or "{}")
+    group_params = json.loads(model[0]["group_params_json"] or "{}")
+    if group_method:
+        # checked again: a contract row edited in the warehouse is as hostile as a new one
+        check_group_method(group_method, group_params, f"contract {model[0]['contract_id']} v{model[0]['version']}")
     mv_dir = Path(local_path)
     adapter = load_adapter(mv_dir)
     manifest = read_manifest(mv_dir, manifest_hash(adapter))
+    train_items = training_items(manifest, settings.catalog, getattr(adapter, "catalog_kind", "tokens"))
     shares, rejected = attribute_generations(
         mv_dir,
         gens,
@@ -104,19 +116,31 @@ def attribute_shard(settings: Settings, shard: dict, run_id: str) -> dict:
         method=method,  # the platform contract names the method: trak | unlearning | similarity
         method_params=method_params,
         run_id=run_id,
-        train_items=training_items(manifest, settings.catalog, getattr(adapter, "catalog_kind", "tokens")),
+        train_items=train_items,
         adapter=adapter,
     )
     folder = settings.lake / "attribution" / f"platform={shard['platform_id']}" / f"run={_safe(run_id)}"
     folder.mkdir(parents=True, exist_ok=True)
     shares_path = folder / f"shares-{shard['shard']:05d}.parquet"
     rejected_path = folder / f"rejected-{shard['shard']:05d}.parquet"
+    groups_path = None
+    if group_method:
+        # the holder-level shares of the generations the run attributed (informational)
+        attributed = set(shares["generation_id"])
+        groups = attribute_groups(
+            mv_dir, [g for g in gens if str(g[0]) in attributed], catalogs, settings.features,
+            method=group_method, params=group_params, run_id=run_id, train_items=train_items,
+            adapter=adapter,
+        )  # fmt: skip
+        groups_path = folder / f"groups-{shard['shard']:05d}.parquet"
+        groups.assign(platform_id=shard["platform_id"]).to_parquet(groups_path, index=False)
     shares.assign(platform_id=shard["platform_id"]).to_parquet(shares_path, index=False)
     rejected.assign(platform_id=shard["platform_id"]).astype(str).to_parquet(rejected_path, index=False)
     params_json = shares["params_json"].iloc[0] if len(shares) else "{}"
     return {
         **shard, "run_id": run_id, "method": method, "shares_path": str(shares_path), "rejected_path": str(rejected_path),
         "n_generations": len(gens), "n_rejected": len(rejected), "params_json": params_json,
+        "groups_path": None if groups_path is None else str(groups_path),
     }  # fmt: skip
 
 
@@ -129,8 +153,11 @@ def load_attribution(settings: Settings, results: list[dict]) -> dict:
             count = {"platform_id": r["platform_id"]}
             before = query(con, "marts/row_counts", count)[0]["attribution_shares"]
             shard = {"shares_path": r["shares_path"], "run_id": r["run_id"]}
-            # the rule decisions first: both loads skip generations that already have shares
+            # the rule decisions and holder-level shares first: every load skips generations
+            # that already have shares
             run_sql(con, "loads/attribution_share_rules", shard)
+            if r.get("groups_path"):
+                run_sql(con, "loads/attribution_group_shares", {"groups_path": r["groups_path"], "run_id": r["run_id"]})
             run_sql(con, "loads/attribution_shares", shard)
             rej = pq.read_table(r["rejected_path"]) if Path(r["rejected_path"]).exists() else pa.table({})
             if rej.num_rows:

@@ -23,7 +23,12 @@ class Contract:
     significance level of confidence "pvalue"), variants (robust matching) (attribution.shares.SharesPolicy; top_k is the contract's own, and the training royalty
     is training_share). method_params: the method's parameters, by name
     (attribution.pipeline.METHOD_PARAMS), e.g. {"curvature": "gram"} for TRAK. Empty means
-    the product defaults."""
+    the product defaults.
+
+    group_method: "" (none), or the group-wise method that also gives, per generation, the
+    share attributable to each rights holder's catalog (attribution.groups.GROUP_METHOD_PARAMS:
+    "group-unlearning", "trak-sum"), with its group_params. Informational: statements show it
+    next to each generation; payouts stay on the per-work shares and the confidence rule."""
 
     contract_id: str
     platform_id: str
@@ -41,6 +46,8 @@ class Contract:
     training_share: Decimal = Decimal(0)
     shares_policy: dict = field(default_factory=dict)
     method_params: dict = field(default_factory=dict)
+    group_method: str = ""
+    group_params: dict = field(default_factory=dict)
 
 
 # The policy fields a contract may set: top_k and the training royalty have columns of their
@@ -71,6 +78,24 @@ def check_attribution_terms(contract: Contract) -> None:
             f"{where}: method_params {bad} are not parameters of {contract.method!r}"
             f" (it takes {list(METHOD_PARAMS[contract.method])})"
         )
+    check_group_method(contract.group_method, contract.group_params, where)
+
+
+def check_group_method(method: str, params, where: str) -> None:
+    """The contract's group method and its parameters (attribution.groups.check_group_terms),
+    refused with a message naming the contract and the rule."""
+    from attribution.groups import check_group_terms
+
+    if not method:
+        if params:
+            raise WarehouseError(f"{where}: group_params {params!r} given without a group_method")
+        return
+    if not isinstance(method, str):
+        raise WarehouseError(f"{where}: group_method must be a method name, not {method!r}")
+    try:
+        check_group_terms(method, params)
+    except ValueError as e:
+        raise WarehouseError(f"{where}: {e}") from e
 
 
 def import_catalog(con: duckdb.DuckDBPyConnection, catalog_dir: Path) -> dict:
@@ -98,6 +123,7 @@ def register_contract(con: duckdb.DuckDBPyConnection, contract: Contract) -> Non
     params.update({k: str(v) for k, v in params.items() if isinstance(v, Decimal)})
     params["shares_policy_json"] = json.dumps(params.pop("shares_policy"), sort_keys=True)
     params["method_params_json"] = json.dumps(params.pop("method_params"), sort_keys=True)
+    params["group_params_json"] = json.dumps(params.pop("group_params"), sort_keys=True)
     run_sql(con, "loads/ref_contract", params)
 
 

@@ -225,6 +225,37 @@ def rule_sentence(m: dict, platform: str, generations_csv: str) -> str:
     )
 
 
+def catalog_share_summary(generations: list[dict]) -> list[dict]:
+    """Per platform and group method, from the holder's per-generation rows (the stored
+    attribution.group_shares values, marts/statement_generations): how many generations carry a
+    share attributable to the holder's catalog, and the largest, as stored."""
+    out: dict[tuple, dict] = {}
+    for g in generations:
+        if g.get("catalog_share") is None or g.get("royalty") != "output":
+            continue
+        key = (g["platform_id"], g["catalog_share_method"])
+        row = out.setdefault(key, {"platform_id": key[0], "method": key[1], "ids": set(), "top": None})
+        row["ids"].add(g["generation_id"])
+        if row["top"] is None or g["catalog_share"] > row["top"][0]:
+            row["top"] = (g["catalog_share"], g["generation_id"])
+    return [{**r, "n_generations": len(r.pop("ids"))} for _, r in sorted(out.items())]
+
+
+def catalog_share_sentence(c: dict, platform: str, generations_csv: str) -> str:
+    """The line saying what share of each generation is attributable to the holder's catalog:
+    where to read it, the largest, and that it does not change the payment."""
+    share, gid = c["top"]
+    return (
+        f"<b>Share of each generation attributable to your catalog ({rich(platform, 60)}).</b> "
+        f"For {c['n_generations']} of this month's generations that paid you, the platform's "
+        f"contract also measures how much of each is attributable to your whole catalog (method "
+        f"{rich(c['method'], 30)}: the model with all your works unlearned, compared with every "
+        f"other holder's); the catalog_share column of {rich(generations_csv, None)} gives it per "
+        f"generation; the largest is {share:f} (generation {rich(gid, 60)}). It is for information: "
+        "what you are paid follows each work's attribution share and the contract's rule."
+    )
+
+
 def _styles():
     from reportlab.lib import colors
     from reportlab.lib.styles import ParagraphStyle
@@ -362,6 +393,7 @@ def render_pdf(
     final: bool, issuer: Issuer, account: dict, works: list[dict], platforms: list[dict],
     payments: list[dict], methods: list[dict], contracts: list[dict], run_id: str,
     lines_csv: str, generations_csv: str, platform_names: dict[str, str],
+    catalog_shares: list[dict] | None = None,
 ) -> bytes:  # fmt: skip
     from reportlab.lib import colors
     from reportlab.lib.pagesizes import A4
@@ -596,6 +628,10 @@ def render_pdf(
         if sentence:
             story.append(P(sentence, st["base"]))
             story.append(Spacer(1, 1.5 * mm))
+    for c in catalog_share_summary(catalog_shares or []):
+        story.append(P(catalog_share_sentence(c, platform_names.get(c["platform_id"], c["platform_id"]),
+                                              generations_csv), st["base"]))  # fmt: skip
+        story.append(Spacer(1, 1.5 * mm))
     story.append(P(
         f"Files next to this statement: {rich(lines_csv, None)} lists every line (platform, work, right, "
         f"ownership share, exact and rounded amount); {rich(generations_csv, None)} lists every generation "

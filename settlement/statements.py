@@ -48,7 +48,8 @@ GENERATION_COLUMNS = [
     "territory", "work_id", "iswc", "isrc", "right_type", "revenue_amount", "revenue_currency", "fx_rate",
     "fee", "generation_pool", "attribution_share", "right_weight", "holder_split", "exact_royalty", "amount",
     "currency", "attribution_run_id", "paid_by", "share_rule", "alpha", "min_confidence", "confidence",
-    "p_value", "output_kind", "output_audio_file", "output_audio_sha256",
+    "p_value", "catalog_share", "catalog_share_method", "output_kind", "output_audio_file",
+    "output_audio_sha256",
 ]  # fmt: skip
 # A file name is at most 255 bytes on common file systems; non-Latin names take 3 bytes a
 # character in UTF-8, and the longest name built from an id (the DSR file) adds ~60 bytes.
@@ -203,6 +204,7 @@ def render_period(con, period: str, progress: bool | None = None, disputes_as_of
             methods=[m for m in methods if m["platform_id"] in mine],
             contracts=[c for c in contracts if c["platform_id"] in mine], run_id=run_id,
             lines_csv=lines_csv, generations_csv=generations_csv, platform_names=platform_names,
+            catalog_shares=generations,
         )  # fmt: skip
         files += [
             Rendered(f"{folder}/statement_{tag}.pdf", hid, "pdf", pdf),

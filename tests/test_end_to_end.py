@@ -24,7 +24,8 @@ pytestmark = pytest.mark.e2e
 BUSINESS_TABLES = [
     "raw.generations", "raw.quarantine", "ref.works", "ref.rights_holders", "ref.splits",
     "ref.platforms", "ref.contracts", "ref.model_versions", "ref.training_manifest",
-    "attribution.shares", "attribution.share_rules", "attribution.rejections", "attribution.runs",
+    "attribution.shares", "attribution.share_rules", "attribution.group_shares", "attribution.rejections",
+    "attribution.runs",
     "settlement.periods",
     "settlement.pools", "settlement.holder_totals", "settlement.statement_lines",
     "ledger.postings", "settlement.statement_files",

@@ -25,6 +25,12 @@ items AS (
     FROM attribution.share_rules AS d
     SEMI JOIN period_generations AS g USING (platform_id, generation_id)
     UNION ALL
+    -- the share of each generation attributable to each holder's catalog (020_group_shares;
+    -- informational, shown on statements; no row where the contract names no group method)
+    SELECT hash('q', q.platform_id, q.generation_id, q.rights_holder_id, q.run_id, q.share, q.method)
+    FROM attribution.group_shares AS q
+    SEMI JOIN period_generations AS g USING (platform_id, generation_id)
+    UNION ALL
     SELECT hash('e', count(*)) FROM staging.generations WHERE created_at < strptime($period, '%Y-%m')
     UNION ALL
     SELECT hash('l', platform_id, generation_id) FROM raw.late_arrivals

@@ -15,6 +15,9 @@ items AS (
                 d.confidence, d.p_value, d.paid_by)
     FROM attribution.share_rules AS d SEMI JOIN late AS l USING (platform_id, generation_id)
     UNION ALL
+    SELECT hash('q', q.platform_id, q.generation_id, q.rights_holder_id, q.run_id, q.share, q.method)
+    FROM attribution.group_shares AS q SEMI JOIN late AS l USING (platform_id, generation_id)
+    UNION ALL
     SELECT hash('r', r.platform_id, r.generation_id, r.run_id)
     FROM attribution.rejections AS r SEMI JOIN late AS l USING (platform_id, generation_id)
 )

@@ -7,4 +7,5 @@ SELECT $contract_id AS contract_id, $version AS version, $platform_id AS platfor
        CAST($fee_per_generation AS DECIMAL(18, 6)) AS fee_per_generation,
        CAST($minimum_guarantee AS DECIMAL(18, 2)) AS minimum_guarantee,
        CAST($training_share AS DECIMAL(9, 6)) AS training_share,
-       $shares_policy_json AS shares_policy_json, $method_params_json AS method_params_json;
+       $shares_policy_json AS shares_policy_json, $method_params_json AS method_params_json,
+       $group_method AS group_method, $group_params_json AS group_params_json;

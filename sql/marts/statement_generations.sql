@@ -7,7 +7,9 @@
 -- delivered as audio names its file (content-addressed in the lake) and the sha256 it was
 -- checked against at ingest, so a holder can find and verify the very recording. `paid_by`
 -- says which rule paid a generation by attribution and the statistic it passed
--- (attribution.share_rules, as the run stored it).
+-- (attribution.share_rules, as the run stored it). `catalog_share` is the share of the
+-- generation attributable to the holder's whole catalog, where the platform's contract names a
+-- group method (attribution.group_shares, as the run stored it; informational, it pays nothing).
 -- Params: $period, $rights_holder_id.
 WITH lines AS (
     SELECT platform_id, work_id, right_type, amount, currency
@@ -34,7 +36,7 @@ output_rows AS (
                                sp.share) AS exact,
            s.run_id AS attribution_run_id, l.amount AS line_amount, l.currency,
            d.paid_by_note AS paid_by, d.rule AS share_rule, d.alpha, d.min_confidence, d.confidence,
-           d.p_value
+           d.p_value, gs.share AS catalog_share, gs.method AS catalog_share_method
     FROM lines AS l
     JOIN terms AS t USING (platform_id)
     JOIN staging.shares AS s ON s.platform_id = l.platform_id AND s.work_id = l.work_id AND NOT s.is_residual
@@ -44,6 +46,10 @@ output_rows AS (
     -- which rule paid the generation by attribution, as its run stored it
     LEFT JOIN staging.share_rules AS d
       ON d.platform_id = s.platform_id AND d.generation_id = s.generation_id AND d.run_id = s.run_id
+    -- the share of the generation attributable to this holder's catalog, as its run stored it
+    LEFT JOIN attribution.group_shares AS gs
+      ON gs.platform_id = s.platform_id AND gs.generation_id = s.generation_id
+     AND gs.run_id = s.run_id AND gs.rights_holder_id = $rights_holder_id
 ),
 training_rows AS (
     SELECT l.platform_id, l.work_id, l.right_type, 'training' AS royalty, NULL AS generation_id, NULL AS territory,
@@ -51,7 +57,7 @@ training_rows AS (
            NULL AS attribution_share, NULL AS right_weight, NULL AS holder_split,
            sl.training_exact AS exact, NULL AS attribution_run_id, l.amount AS line_amount, l.currency,
            NULL AS paid_by, NULL AS share_rule, NULL AS alpha, NULL AS min_confidence, NULL AS confidence,
-           NULL AS p_value
+           NULL AS p_value, NULL AS catalog_share, NULL AS catalog_share_method
     FROM lines AS l
     JOIN settlement.statement_lines AS sl
       ON sl.period = $period AND sl.rights_holder_id = $rights_holder_id AND sl.platform_id = l.platform_id
@@ -73,7 +79,7 @@ SELECT a.platform_id, a.royalty, a.generation_id, strftime(g.created_at, '%Y-%m-
        a.fee, CAST(a.generation_pool AS DECIMAL(38, 9)) AS generation_pool, a.attribution_share, a.right_weight,
        a.holder_split, CAST(a.exact AS DECIMAL(38, 9)) AS exact_royalty, a.amount, a.currency,
        a.attribution_run_id, a.paid_by, a.share_rule, a.alpha, a.min_confidence, a.confidence, a.p_value,
-       o.output_kind, o.output_audio_path AS output_audio_file, o.output_audio_sha256
+       a.catalog_share, a.catalog_share_method, o.output_kind, o.output_audio_path AS output_audio_file, o.output_audio_sha256
 FROM staging.apportion('items') AS a
 JOIN ref.works AS w ON w.work_id = a.work_id
 LEFT JOIN raw.generations AS g ON g.platform_id = a.platform_id AND g.generation_id = a.generation_id
