@@ -162,7 +162,7 @@ class AudioDiffusionAdapter:
         time stretch of +-5..10 % and white noise (sandbox/audio_transforms.py), for robust
         matching (attribution/robust.py). All of them are worth attributing: the model's own
         likelihood prefers the smoothest version (the slowed-down one), not the undone copy
-        (measured on benchmarks/robust_matching.py --model audio), so a contract names
+        (measured on the audio benchmark seed 3: docs/attribution.md), so a contract names
         ``variants: 10`` (every version) rather than fewer."""
         x = np.asarray(example, dtype=np.float32)
         return [torch.from_numpy(v) for v in transformed_versions(x, self.mv.features)]
