@@ -138,7 +138,8 @@ def main(argv: list[str] | None = None) -> None:
         i = argv.index("--model")
         return audio_main(argv[:i] + argv[i + 2 :])
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--model", choices=["symbolic", "audio"], default="symbolic")
+    ap.add_argument("--model", choices=["symbolic", "audio"], default="symbolic",
+                    help="audio: the audio model, with its own options (--model audio -h)")  # fmt: skip
     ap.add_argument("--works", type=int, default=200)
     ap.add_argument("--copies", type=int, default=30, help="planted copies per kind")
     ap.add_argument("--gens", type=int, default=300, help="ordinary generations")
