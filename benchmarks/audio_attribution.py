@@ -276,17 +276,18 @@ def build_seed(seed: int, folder: Path, args) -> dict:
     t_targets = time.perf_counter() - t0
 
     t0 = time.perf_counter()
-    spec = AudioRetrainSpec(config, args.steps, args.batch, args.lr, seed)
-    train, gen_x = load_examples(mv_dir, gens)
-    truth = retrain_on_subsets(
-        CachedRetrainer(spec, str(folder / "retrains")),
-        train,
-        gen_x,
-        m=args.lds_m,
-        seed=seed,
-        jobs=args.jobs,
-    )
-    np.savez(folder / "lds_truth.npz", masks=truth.masks, losses=truth.losses)
+    if args.lds_m:  # 0: no LDS truth (benchmarks/robust_matching.py needs only the model)
+        spec = AudioRetrainSpec(config, args.steps, args.batch, args.lr, seed)
+        train, gen_x = load_examples(mv_dir, gens)
+        truth = retrain_on_subsets(
+            CachedRetrainer(spec, str(folder / "retrains")),
+            train,
+            gen_x,
+            m=args.lds_m,
+            seed=seed,
+            jobs=args.jobs,
+        )
+        np.savez(folder / "lds_truth.npz", masks=truth.masks, losses=truth.losses)
     t_truth = time.perf_counter() - t0
     data = {
         "seed": seed,

@@ -18,11 +18,16 @@ the plain test and the search, each against its own null, the smaller p-value do
 mode, as the product does.
 
     python benchmarks/robust_matching.py --works 200 --copies 30 --gens 300 --null 300
+
+With ``--model audio``: the same questions on the audio sandbox's diffusion model (see
+audio_main below): copies pitch-shifted +-1, +-2 semitones, time-stretched +-5, +-10 % and at
+20 dB SNR, attributed with and without the adapter's 10 variants.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import tempfile
 import time
@@ -128,7 +133,13 @@ def measure(args, root: Path) -> dict:
 
 
 def main(argv: list[str] | None = None) -> None:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if "--model" in argv and argv[argv.index("--model") + 1 :][:1] == ["audio"]:
+        i = argv.index("--model")
+        return audio_main(argv[:i] + argv[i + 2 :])
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--model", choices=["symbolic", "audio"], default="symbolic",
+                    help="audio: the audio model, with its own options (--model audio -h)")  # fmt: skip
     ap.add_argument("--works", type=int, default=200)
     ap.add_argument("--copies", type=int, default=30, help="planted copies per kind")
     ap.add_argument("--gens", type=int, default=300, help="ordinary generations")
@@ -152,6 +163,199 @@ def main(argv: list[str] | None = None) -> None:
     for mode, r in res.items():
         cells = "".join(f"{r[k][0]:>7.2f} / {r[k][1]:<4.2f}" for k in KINDS)
         print(f"{mode:<16}{cells}{r['wrong']:>8.3f}{r['ordinary']:>10.3f}{r['seconds']:>6.0f}")
+
+
+
+
+# -- the audio model (--model audio) --------------------------------------------------------
+
+# (label, transform of sandbox.audio_platform.apply_transform, its parameters); the noise
+# seed is drawn per copy
+AUDIO_KINDS = (
+    ("exact", "exact", {}),
+    *((f"pitch {s:+d}", "pitch_shift", {"semitones": s}) for s in (-2, -1, 1, 2)),
+    *((f"stretch {r:g}", "time_stretch", {"rate": r}) for r in (0.9, 0.95, 1.05, 1.1)),
+    ("noise 20dB", "noise", {"snr_db": 20.0}),
+)
+AUDIO_MODES = ("plain", "search", "search+plain")
+
+
+def _audio_seed_folder(args, seed: int) -> dict:
+    """The seed's catalog and model: the folder benchmarks/audio_attribution.py builds (its
+    data.json), reused when there; otherwise built here with its recipe and no LDS truth."""
+    from argparse import Namespace
+
+    import audio_attribution
+
+    folder = args.work / f"seed-{seed}"
+    if (folder / "data.json").exists():
+        return json.loads((folder / "data.json").read_text())
+    recipe = Namespace(model="demo", works=args.works, steps=300, batch=8, lr=2e-3, gens=48,
+                       copies=8, lds_m=0, jobs=1)  # fmt: skip
+    return audio_attribution.build_seed(seed, folder, recipe)
+
+
+def _audio_targets(args, seed: int, d: dict, adapter) -> tuple[dict, dict]:
+    """Per set name, prepared model inputs: the null (the model's samples, seed + 1000), the
+    ordinary generations (seed + 2000) and the planted copies of each kind (FLAC files read
+    back through the adapter, as the pipeline reads a generation); and per kind the copied
+    works' training indices. The samples are cached in the seed folder (the slow part)."""
+    from sandbox.audio_features import load_audio, to_pcm16
+    from sandbox.audio_platform import apply_transform, rendered_samples
+    from sandbox.audio_render import write_audio
+
+    fs = adapter.mv.features
+    folder = args.work / f"seed-{seed}" / "robust"
+    folder.mkdir(parents=True, exist_ok=True)
+    sets: dict = {}
+    for name, n, offset in (("null", args.null, 1000), ("gens", args.gens, 2000)):
+        f = folder / f"{name}-{n}.npy"
+        if not f.exists():
+            xs = rendered_samples(adapter.mv, n, seed=seed + offset, workers=1)
+            np.save(folder / f".{f.name}", np.stack(xs))
+            (folder / f".{f.name}").replace(f)
+        sets[name] = [torch.from_numpy(x) for x in np.load(f)]
+    rng = np.random.default_rng(seed + 11)
+    sources = {}
+    tmpdir = tempfile.TemporaryDirectory(dir=folder)  # each copy is read back, then dropped
+    tmp = Path(tmpdir.name)
+    for label, transform, params in AUDIO_KINDS:
+        works = rng.choice(len(d["works"]), size=min(args.copies, len(d["works"])), replace=False)
+        sources[label], sets[label] = [int(w) for w in works], []
+        for j, w in enumerate(works):
+            p = dict(params)
+            if transform == "noise":
+                p["noise_seed"] = int(rng.integers(2**32))
+            path = tmp / f"{label.replace(' ', '_')}-{j:02d}.flac"
+            audio = load_audio(Path(d["works"][int(w)]["file"]), fs)
+            write_audio(path, to_pcm16(apply_transform(audio, transform, p, fs)),
+                        fs.sample_rate, "flac")  # fmt: skip
+            sets[label].append(adapter.prepare(path))
+    tmpdir.cleanup()
+    return sets, sources
+
+
+def audio_seed(args, seed: int) -> dict:
+    """Per set and mode: top match and p-value of every piece (null, ordinary generations,
+    each kind of copy), attributed with the product's TRAK default through the adapter."""
+    from attribution.pipeline import make_attributor
+    from sandbox.audio_adapter import load
+
+    sizes = f"v{args.variants}-c{args.copies}-g{args.gens}-n{args.null}"
+    out_file = args.work / f"seed-{seed}" / "robust" / f"result-{sizes}.json"
+    if out_file.exists() and not args.rescore:
+        return json.loads(out_file.read_text())
+    t0 = time.perf_counter()
+    d = _audio_seed_folder(args, seed)
+    adapter = load(Path(d["mv_dir"]))
+    attributor = make_attributor("trak", adapter, seed=seed)
+    attributor.cache([adapter.prepare(x) for x in adapter.training_items()])
+    sets, sources = _audio_targets(args, seed, d, adapter)
+    t_targets = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    plain = {k: attributor.attribute_topk(v, k=1) for k, v in sets.items()}
+    searched = {k: scored(attributor, adapter, v, args.variants) for k, v in sets.items()}
+    nulls = {
+        "plain": NullDistribution(np.array([top_z(s) for s in plain["null"]]), "plain"),
+        "search": NullDistribution(np.array([top_z(s) for s in searched["null"]]), "search"),
+    }
+    res: dict = {"seed": seed, "sources": sources, "n_null": nulls["plain"].m, "sets": {}}
+    for name in sets:
+        both = two_tests(plain[name], searched[name], nulls["plain"], nulls["search"])
+        res["sets"][name] = {
+            "plain": [(int(s.top_idx[0]), nulls["plain"].p_value(top_z(s))) for s in plain[name]],
+            "search": [
+                (int(s.top_idx[0]), nulls["search"].p_value(top_z(s))) for s in searched[name]
+            ],
+            "search+plain": [(int(s.top_idx[0]), p) for s, p in both],
+        }
+    res["seconds"] = {"targets": t_targets, "scoring": time.perf_counter() - t0}
+    out_file.write_text(json.dumps(res))
+    print(f"seed {seed}: targets {t_targets:.0f}s, scoring {res['seconds']['scoring']:.0f}s",
+          flush=True)  # fmt: skip
+    return res
+
+
+def _ci(per_seed: list[np.ndarray], rng, draws: int) -> str:
+    from attribution_common import boot_mean_ci
+
+    pooled = np.concatenate(per_seed)
+    lo, hi = boot_mean_ci(per_seed, draws, rng)
+    return f"{pooled.mean():.2f} [{lo:.2f}, {hi:.2f}]"
+
+
+def audio_report(results: list[dict], alphas: list[float], draws: int) -> dict:
+    """Pooled over seeds, with 95 % bootstrap intervals (pieces resampled within seeds)."""
+    rng = np.random.default_rng(0)
+    table: dict = {}
+    for label, _, _ in AUDIO_KINDS:
+        for mode in AUDIO_MODES:
+            hit = [np.array([t == w for (t, _), w in zip(r["sets"][label][mode],
+                                                         r["sources"][label], strict=True)])
+                   for r in results]  # fmt: skip
+            row = {"recall": _ci(hit, rng, draws)}
+            for a in alphas:
+                paid = [np.array([p <= a for _, p in r["sets"][label][mode]]) for r in results]
+                row[f"paid right {a:g}"] = _ci([h & q for h, q in zip(hit, paid)], rng, draws)
+                row[f"wrong {a:g}"] = _ci([~h & q for h, q in zip(hit, paid)], rng, draws)
+            table[(label, mode)] = row
+    for mode in AUDIO_MODES:
+        table[("ordinary", mode)] = {
+            f"paid {a:g}": _ci(
+                [np.array([p <= a for _, p in r["sets"]["gens"][mode]]) for r in results],
+                rng, draws,
+            )
+            for a in alphas
+        }  # fmt: skip
+    return table
+
+
+def audio_main(argv: list[str]) -> None:
+    """Robust matching on the audio sandbox model (issue 16): per seed, the catalog and model
+    of benchmarks/audio_attribution.py's seed folder (48 works, the demo's model size, 300
+    steps; built here without LDS truth when --work lacks it), --copies planted copies per
+    kind (AUDIO_KINDS: the platform's own transforms, sandbox/audio_platform.apply_transform,
+    at fixed parameters), --gens ordinary generations and a null of --null samples (the
+    model's own, other seeds, rendered like generations). Modes: "plain" (the generation
+    alone), "search" (all --variants versions of AudioDiffusionAdapter.variants, the highest
+    top z kept, against a null searched the same way) and "search+plain" (what a contract with
+    ``variants`` and the p-value rule does: robust.two_tests).
+
+        python benchmarks/robust_matching.py --model audio --work /tmp/ar16 --seeds 3 4 5
+    """
+    ap = argparse.ArgumentParser(description=audio_main.__doc__.split("\n")[0])
+    ap.add_argument("--work", type=Path, required=True, help="seed folders (audio_attribution)")
+    ap.add_argument("--seeds", type=int, nargs="+", default=[3, 4, 5])
+    ap.add_argument("--works", type=int, default=48, help="only when a seed is built here")
+    ap.add_argument("--copies", type=int, default=10, help="planted copies per kind and seed")
+    ap.add_argument("--gens", type=int, default=100, help="ordinary generations per seed")
+    ap.add_argument("--null", type=int, default=200, help="null samples per seed")
+    ap.add_argument("--variants", type=int, default=10, help="versions searched (10: all)")
+    ap.add_argument("--alphas", type=float, nargs="+", default=[0.01, 0.05])
+    ap.add_argument("--boot", type=int, default=2000)
+    ap.add_argument("--rescore", action="store_true", help="ignore stored per-seed results")
+    ap.add_argument("--json", type=Path)
+    args = ap.parse_args(argv)
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    torch.set_num_threads(1)
+    results = [audio_seed(args, s) for s in args.seeds]
+    table = audio_report(results, args.alphas, args.boot)
+    print()
+    print(f"audio model, seeds {args.seeds}, {args.copies} copies per kind and seed, "
+          f"{args.gens} ordinary generations and a null of {results[0]['n_null']} per seed, "
+          f"{args.variants} variants; mean [95 % bootstrap interval]")  # fmt: skip
+    cols = ["recall"] + [f"{c} {a:g}" for a in args.alphas for c in ("paid right", "wrong")]
+    print(f"{'kind':<13}{'mode':<14}" + "".join(f"{c:>22}" for c in cols))
+    for (label, mode), row in table.items():
+        if label == "ordinary":  # the fraction paid, under each alpha's "paid right" column
+            cells = ["", *[x for a in args.alphas for x in (row[f"paid {a:g}"], "")]]
+        else:
+            cells = [row[c] for c in cols]
+        print(f"{label:<13}{mode:<14}" + "".join(f"{c:>22}" for c in cells))
+    if args.json:
+        args.json.write_text(json.dumps(
+            {"args": {k: str(v) for k, v in vars(args).items()}, "results": results,
+             "table": {f"{k[0]} | {k[1]}": v for k, v in table.items()}}, indent=1))  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -307,12 +307,7 @@ def store_null_samples(
     (sandbox/audio_adapter.py null_items()): pieces drawn like the generations that copy
     nothing. Written beside and renamed, so a reader never sees half a file. Cached: a stored
     null of the same size and seed is kept."""
-    import tempfile
-
-    from sandbox.audio_features import input_sha256, log_mel
-    from sandbox.audio_model import sample
     from sandbox.audio_train import NULL_INPUTS_FILE
-    from sandbox.train import torch_threads
 
     model_dir = Path(model_dir)
     path = model_dir / NULL_INPUTS_FILE
@@ -321,6 +316,27 @@ def store_null_samples(
     if path.exists() and stamp.exists() and json.loads(stamp.read_text()) == key:
         return path
     mv = load_audio_model_version(model_dir)
+    inputs = rendered_samples(mv, n, seed, workers, sampling_steps)
+    tmp_path = path.with_name(f".{path.name}.tmp.npy")
+    shape = (0, *mv.features.shape)
+    np.save(tmp_path, np.stack(inputs).astype(np.float32) if inputs else np.zeros(shape))
+    tmp_path.replace(path)
+    stamp.write_text(json.dumps(key))
+    return path
+
+
+def rendered_samples(
+    mv, n: int, seed: int, workers: int = 2, sampling_steps: int | None = None
+) -> list[np.ndarray]:
+    """The model inputs of n samples of the model version mv (fixed seed), each rendered
+    exactly as a generation is (Griffin-Lim, 16-bit FLAC, read back, log-mel); those that are
+    a training input are left out."""
+    import tempfile
+
+    from sandbox.audio_features import input_sha256, log_mel
+    from sandbox.audio_model import sample
+    from sandbox.train import torch_threads
+
     fs = mv.features
     with torch_threads(1):
         mels = sample(mv.load_model(), n, torch.Generator().manual_seed(seed),
@@ -340,11 +356,7 @@ def store_null_samples(
             x = log_mel(load_audio(flac, fs), fs)
             if input_sha256(x) not in trained:
                 inputs.append(x)
-    tmp_path = path.with_name(f".{path.name}.tmp.npy")
-    np.save(tmp_path, np.stack(inputs).astype(np.float32) if inputs else np.zeros((0, *fs.shape)))
-    tmp_path.replace(path)
-    stamp.write_text(json.dumps(key))
-    return path
+    return inputs
 
 
 def build_audio_sandbox(home: Path, cfg: AudioSandboxConfig | None = None) -> dict:
