@@ -361,6 +361,8 @@ def run_dattri_logra(d: dict, paths: list[str], args) -> dict:
     linear = [n for n, m in model.named_modules() if isinstance(m, torch.nn.Linear)]
     rows = {"dattri LoGra, all linear layers": linear,
             "dattri LoGra, output layer": [f"gpt.{OUTPUT_LAYER}"]}
+    if args.logra_layers == ["output"]:
+        del rows["dattri LoGra, all linear layers"]
     out: dict = {"scores": {}, "seconds": {}}
     for label, layers in rows.items():
         t = time.perf_counter()
@@ -550,7 +552,7 @@ def report(args) -> dict:
                 hits.setdefault(key, []).extend(top.tolist())
     # One row per attributor; grid rows at their best value (optimistic for dattri).
     labels: dict[str, object] = {}
-    for key in lds:
+    for key in [k for k in lds if len(lds[k]) == len(seeds)]:  # grid values every seed has
         if isinstance(key, tuple):
             labels.setdefault(key[0], [])
             labels[key[0]].append(key)
@@ -618,6 +620,8 @@ def main(argv=None) -> dict:
         (("--logra-damping",), {"type": float, "nargs": "+",
                                 "default": [1e-5, 1e-3, 1e-2, 1e-1, 1.0]}),
         (("--ekfac-damping",), {"type": float, "nargs": "+", "default": [1e-3, 1e-2, 1e-1, 1.0]}),
+        (("--logra-layers",), {"nargs": "+", "choices": ["all", "output"],
+                               "default": ["all", "output"]}),
         (("--work",), {"type": Path, "default": Path("/tmp/baselines")}),
     ]
     for flags, kw in shared:
