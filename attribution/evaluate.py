@@ -72,6 +72,19 @@ class SubsetLosses:
     seconds: float
 
 
+def subset_masks(n: int, m: int, alpha: float = 0.5, seed: int = 0) -> np.ndarray:
+    """The m random training subsets of LDS, (m, n) bool, each of round(alpha * n) examples.
+
+    Row j depends only on (n, alpha, seed) and j, so retraining the same subsets with other
+    recipes (another retrain seed, for the noise floor of the truth) draws them here again."""
+    rng = np.random.default_rng(seed)
+    size = max(1, round(alpha * n))
+    masks = np.zeros((m, n), dtype=bool)
+    for j in range(m):
+        masks[j, np.sort(rng.choice(n, size=size, replace=False))] = True
+    return masks
+
+
 def retrain_on_subsets(
     retrain: Retrainer,
     train: list,
@@ -85,12 +98,7 @@ def retrain_on_subsets(
 
     ``jobs`` > 1 runs the m retrains in that many processes (one torch thread each, as
     in-process, so the losses are identical); the subsets are drawn the same either way."""
-    rng = np.random.default_rng(seed)
-    n = len(train)
-    size = max(1, round(alpha * n))
-    masks = np.zeros((m, n), dtype=bool)
-    for j in range(m):
-        masks[j, np.sort(rng.choice(n, size=size, replace=False))] = True
+    masks = subset_masks(len(train), m, alpha, seed)
     t0 = time.perf_counter()
     keeps = [masks[j].tolist() for j in range(m)]
     tasks = [(k, gens) for k in keeps]

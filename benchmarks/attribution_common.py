@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -48,21 +49,29 @@ def require_dattri() -> None:
     if getattr(dattri, "__version__", DATTRI_VERSION) != DATTRI_VERSION:
         print(f"warning: dattri {dattri.__version__}, measured with {DATTRI_VERSION}")
 
-def retrain_spec(seed: int, steps: int = STEPS) -> RetrainSpec:
+def retrain_spec(seed: int, steps: int = STEPS, config: dict | None = None) -> RetrainSpec:
+    """The reference recipe; config: GPTConfig fields other than the vocabulary (TINY_CONFIG)."""
     tok = Tokenizer()
-    cfg = GPTConfig(vocab_size=tok.vocab_size, block_size=tok.max_len, **TINY_CONFIG)
+    cfg = GPTConfig(
+        vocab_size=tok.vocab_size, block_size=tok.max_len, **(config or TINY_CONFIG)
+    )
     return RetrainSpec(cfg, steps, BATCH, LR, seed)
 
 
-def build_seed(
-    seed: int, folder: Path, works: int, planted: int, gens: int, lds_m: int, steps: int = STEPS
+def prepare_seed(
+    seed: int,
+    folder: Path,
+    works: int,
+    planted: int,
+    gens: int,
+    steps: int = STEPS,
+    config: dict | None = None,
 ) -> dict:
-    """Train, plant, sample and retrain for LDS once per seed; reuse what the folder holds.
+    """One seed's training pieces, model version, planted copies and sampled generations
+    (everything but the LDS truth); folder/data.pkl when the folder already has them.
 
-    Returns {"seed", "mv_dir", "train", "copies", "gens", "planted"}; the LDS truth is
-    folder/lds_truth.npz (masks, losses), read with load_truth.
-    """
-    if (folder / "data.pkl").exists() and (folder / "lds_truth.npz").exists():
+    Returns {"seed", "mv_dir", "train", "copies", "gens", "planted"}."""
+    if (folder / "data.pkl").exists():
         data = pickle.loads((folder / "data.pkl").read_bytes())
         if (len(data["train"]), len(data["gens"])) != (works, gens):
             raise ValueError(
@@ -73,7 +82,7 @@ def build_seed(
     folder.mkdir(parents=True, exist_ok=True)
     pieces = synthetic_pieces(works, seed=seed + 1)
     ids = [f"work-{i:05d}" for i in range(works)]
-    spec = retrain_spec(seed, steps)
+    spec = retrain_spec(seed, steps, config)
     mv_dir = train_model_version(
         pieces,
         ids,
@@ -90,11 +99,7 @@ def build_seed(
     planted_idx = sorted(rng.choice(works, planted, replace=False).tolist())
     copies = [near_copy(pieces[w], rng) for w in planted_idx]
     generations = sample_generations(mv.load_model(), gens, seed=seed + 3)
-    t = time.perf_counter()
-    truth = retrain_on_subsets(spec, pieces, generations, m=lds_m, seed=seed)
-    print(f"seed {seed}: LDS truth, {lds_m} retrains in {time.perf_counter() - t:.0f}s", flush=True)
-    np.savez(folder / "lds_truth.npz", masks=truth.masks, losses=truth.losses)
-    data = {
+    return {
         "seed": seed,
         "mv_dir": str(mv_dir),
         "train": pieces,
@@ -102,6 +107,24 @@ def build_seed(
         "gens": generations,
         "planted": planted_idx,
     }
+
+
+def build_seed(
+    seed: int, folder: Path, works: int, planted: int, gens: int, lds_m: int, steps: int = STEPS
+) -> dict:
+    """Train, plant, sample and retrain for LDS once per seed; reuse what the folder holds.
+
+    Returns {"seed", "mv_dir", "train", "copies", "gens", "planted"}; the LDS truth is
+    folder/lds_truth.npz (masks, losses), read with load_truth.
+    """
+    data = prepare_seed(seed, folder, works, planted, gens, steps)
+    if (folder / "lds_truth.npz").exists():
+        return data
+    spec, pieces, generations = retrain_spec(seed, steps), data["train"], data["gens"]
+    t = time.perf_counter()
+    truth = retrain_on_subsets(spec, pieces, generations, m=lds_m, seed=seed)
+    print(f"seed {seed}: LDS truth, {lds_m} retrains in {time.perf_counter() - t:.0f}s", flush=True)
+    np.savez(folder / "lds_truth.npz", masks=truth.masks, losses=truth.losses)
     # Written last: a folder with data.pkl has its truth.
     (folder / "data.pkl").write_bytes(pickle.dumps(data))
     return data
@@ -117,10 +140,14 @@ class CachedRetrainer:
     inner: Any
     folder: str
 
-    def __call__(self, train: list, keep: list[bool] | None, targets: list) -> np.ndarray:
+    def path(self, train: list, keep: list[bool] | None, targets: list) -> Path:
+        """Where this retrain's losses are (or will be) kept."""
         mask = "all" if keep is None else np.packbits(np.asarray(keep, dtype=bool)).tobytes()
         key = examples_digest(targets, repr(self.inner), examples_digest(train), mask)
-        path = Path(self.folder) / f"{key[:32]}.npy"
+        return Path(self.folder) / f"{key[:32]}.npy"
+
+    def __call__(self, train: list, keep: list[bool] | None, targets: list) -> np.ndarray:
+        path = self.path(train, keep, targets)
         if path.exists():
             return np.load(path)
         losses = np.asarray(self.inner(train, keep, targets), dtype=np.float64)
@@ -129,6 +156,72 @@ class CachedRetrainer:
         np.save(tmp, losses)
         os.replace(tmp, path)
         return losses
+
+
+def gpt_dattri_loss(model):
+    """dattri's (torch.func) loss of the sandbox GPT and TRAK's correct-class probability:
+    the same quantity as our adapter, the summed token NLL of a piece, pads masked. Takes one
+    example (as dattri's vmap passes it) or a batch (summed over it)."""
+    from sandbox.model import PAD_ID
+
+    def loss_func(params, data):
+        (idx,) = data
+        idx = idx.unsqueeze(0) if idx.dim() == 1 else idx
+        logits, _ = torch.func.functional_call(model, params, (idx[:, :-1],))
+        logp = torch.log_softmax(logits, dim=-1)
+        tgt = idx[:, 1:]
+        nll = -torch.gather(logp, -1, tgt.unsqueeze(-1)).squeeze(-1)
+        return (nll * (tgt != PAD_ID)).sum()
+
+    def correct_prob(params, data):
+        return torch.exp(-loss_func(params, data))
+
+    return loss_func, correct_prob
+
+
+class DattriMemo:
+    """dattri's TRAK per-example gradient and projection functions, memoised on their inputs,
+    for the regularisation grid: dattri recomputes both for every TRAKAttributor, although
+    only its final solve depends on the regularisation. The values are dattri's own (same
+    functions, same inputs, same projection seeds); copies are returned because dattri
+    divides the gradients in place. Never active while cost is timed."""
+
+    def __init__(self) -> None:
+        self.store: dict[str, torch.Tensor] = {}
+
+    def wrap(self, fn, tag):
+        from attribution.hashing import examples_digest
+
+        def memoised(*a, **kw):
+            key = examples_digest([tag, list(a), {k: str(v) for k, v in kw.items()}])
+            if key not in self.store:
+                self.store[key] = fn(*a, **kw).detach().clone()
+            return self.store[key].clone()
+
+        return memoised
+
+    def patch(self):
+        import dattri.algorithm.trak as dt
+        from dattri.task import AttributionTask
+
+        memo = self
+        original = dt.random_project
+
+        def random_project(feature, batch_size, **kwargs):
+            project = original(feature, batch_size, **kwargs)
+            return memo.wrap(project, ["project", batch_size, str(sorted(kwargs.items()))])
+
+        class Task(AttributionTask):
+            def get_grad_loss_func(self, *a, **kw):
+                return memo.wrap(super().get_grad_loss_func(*a, **kw), ["loss", str(a), str(kw)])
+
+            def get_grad_target_func(self, *a, **kw):
+                return memo.wrap(
+                    super().get_grad_target_func(*a, **kw), ["target", str(a), str(kw)]
+                )
+
+        dt.random_project = random_project
+        return Task, lambda: setattr(dt, "random_project", original)
 
 
 def load_truth(folder: Path) -> tuple[np.ndarray, np.ndarray]:

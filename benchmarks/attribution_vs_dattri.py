@@ -71,6 +71,7 @@ from attribution_common import (
     add_seed_arguments,
     boot_mean_ci,
     build_seed,
+    gpt_dattri_loss,
     load_truth,
     per_generation_lds,
     require_dattri,
@@ -145,19 +146,7 @@ def run_dattri(d: dict, args) -> dict:
         x = pad_batch(seqs)
         return torch.nn.functional.pad(x, (0, width - x.shape[1]), value=PAD_ID)
 
-    def loss_func(params, data):
-        # The same quantity as our adapter: summed token NLL of one piece, pads masked.
-        (idx,) = data
-        idx = idx.unsqueeze(0)
-        logits, _ = torch.func.functional_call(model, params, (idx[:, :-1],))
-        logp = torch.log_softmax(logits, dim=-1)
-        tgt = idx[:, 1:]
-        nll = -torch.gather(logp, -1, tgt.unsqueeze(-1)).squeeze(-1)
-        return (nll * (tgt != PAD_ID)).sum()
-
-    def correct_prob(params, data):
-        return torch.exp(-loss_func(params, data))
-
+    loss_func, correct_prob = gpt_dattri_loss(model)
     train_dl = DataLoader(TensorDataset(padded(d["train"])), batch_size=32, shuffle=False)
     targets = d["copies"] + d["gens"]
     test_dl = DataLoader(TensorDataset(padded(targets)), batch_size=32, shuffle=False)

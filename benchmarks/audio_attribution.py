@@ -67,6 +67,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from attribution_common import (
     CachedRetrainer,
+    DattriMemo,
     best_pair,
     boot_mean_ci,
     per_generation_lds,
@@ -422,51 +423,6 @@ def dattri_loss(model, timesteps, noise):
     return loss_func
 
 
-class _Memo:
-    """dattri's per-example gradient and projection functions, memoised on their inputs, for
-    the regularisation grid: dattri recomputes both for every TRAKAttributor, although only
-    its final solve depends on the regularisation. The values are dattri's own (same
-    functions, same inputs, same projection seeds); copies are returned because dattri
-    divides the gradients in place. Never active while cost is timed."""
-
-    def __init__(self) -> None:
-        self.store: dict[str, torch.Tensor] = {}
-
-    def wrap(self, fn, tag):
-        from attribution.hashing import examples_digest
-
-        def memoised(*a, **kw):
-            key = examples_digest([tag, list(a), {k: str(v) for k, v in kw.items()}])
-            if key not in self.store:
-                self.store[key] = fn(*a, **kw).detach().clone()
-            return self.store[key].clone()
-
-        return memoised
-
-    def patch(self):
-        import dattri.algorithm.trak as dt
-        from dattri.task import AttributionTask
-
-        memo = self
-        original = dt.random_project
-
-        def random_project(feature, batch_size, **kwargs):
-            project = original(feature, batch_size, **kwargs)
-            return memo.wrap(project, ["project", batch_size, str(sorted(kwargs.items()))])
-
-        class Task(AttributionTask):
-            def get_grad_loss_func(self, *a, **kw):
-                return memo.wrap(super().get_grad_loss_func(*a, **kw), ["loss", str(a), str(kw)])
-
-            def get_grad_target_func(self, *a, **kw):
-                return memo.wrap(
-                    super().get_grad_target_func(*a, **kw), ["target", str(a), str(kw)]
-                )
-
-        dt.random_project = random_project
-        return Task, lambda: setattr(dt, "random_project", original)
-
-
 def run_dattri(d: dict, args) -> dict:
     from dattri.algorithm.trak import TRAKAttributor as DattriTRAK
     from dattri.task import AttributionTask
@@ -507,7 +463,7 @@ def run_dattri(d: dict, args) -> dict:
 
     for label, (p, layer) in dattri_rows(args).items():
         out["p"][label] = p
-        memo = _Memo()
+        memo = DattriMemo()
         task_cls, unpatch = memo.patch()
         try:
             for reg in args.dattri_reg:

@@ -14,6 +14,7 @@ from attribution.evaluate import (
     recall_at_1,
     retrain_on_subsets,
     spearman,
+    subset_masks,
     topk_removal,
 )
 from sandbox.gpt_eval import RetrainSpec, generation_losses, near_copy
@@ -127,3 +128,14 @@ def test_retrain_on_subsets_in_processes_draws_the_same_subsets_and_losses():
     np.testing.assert_array_equal(one.masks, two.masks)
     np.testing.assert_array_equal(one.losses, two.losses)
     assert len({tuple(m) for m in one.masks.tolist()}) == 3  # three different halves
+    # The subsets are subset_masks': another recipe (retrain seed) can retrain the same ones.
+    np.testing.assert_array_equal(one.masks, subset_masks(8, 3, 0.5, seed=2))
+
+
+def test_subset_masks_rows_depend_only_on_their_index_and_seed():
+    # A truth built on m subsets extends to more (or is read on its first m') unchanged.
+    few, more = subset_masks(30, 4, 0.5, seed=7), subset_masks(30, 9, 0.5, seed=7)
+    np.testing.assert_array_equal(few, more[:4])
+    assert (more.sum(1) == 15).all()
+    assert not np.array_equal(subset_masks(30, 4, 0.5, seed=8), few)
+    assert (subset_masks(10, 3, 0.3, seed=1).sum(1) == 3).all()
