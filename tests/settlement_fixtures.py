@@ -118,3 +118,35 @@ def table(path: Path, sql: str) -> pd.DataFrame:
     with warehouse(path, read_only=True) as con:
         cur = con.execute(sql)
         return pd.DataFrame(cur.fetchall(), columns=[d[0] for d in cur.description])
+
+
+def register_tiny_month(con, mv, ids: list[str], gens: list, holder_of=lambda i: "RH00") -> None:
+    """A tiny sandbox model version's works (each owned, both rights, by ``holder_of(i)``),
+    its training manifest and October 2026 generations of platform p1 in the warehouse,
+    with the ingest windows recorded: what an attribution shard of that month reads."""
+    con.execute(
+        "INSERT INTO ref.model_versions VALUES ('p1', ?, 'x', 'y', ?, now()::TIMESTAMP)",
+        [mv.model_version, str(mv.path)],
+    )
+    for i, w in enumerate(ids):
+        con.execute(
+            "INSERT INTO ref.works VALUES (?, 'T-000.000.000-0', 'QZAAA2600000', ?, 'c', 'test',"
+            " 'bach', NULL)",
+            [w, w],
+        )
+        for right in ("publishing", "master"):
+            con.execute(
+                "INSERT INTO ref.splits VALUES (?, ?, ?, 1, DATE '2020-01-01', NULL)",
+                [w, right, holder_of(i)],
+            )
+        con.execute(
+            "INSERT INTO ref.training_manifest VALUES (?, ?, ?, 'h')", [mv.model_version, i, w]
+        )
+    for gid, toks in gens:
+        con.execute(
+            "INSERT INTO raw.generations VALUES ('p1', ?, ?, ?, 'bach', NULL, ?, 'US', 0.01, 'USD',"
+            " ?, ?, 'ingest', now()::TIMESTAMP)",
+            [gid, mv.model_version, datetime(2026, 10, 2), toks, datetime(2026, 10, 1), datetime(2026, 11, 1)],
+        )  # fmt: skip
+    con.execute("DELETE FROM raw.ingest_windows")
+    record_ingest_windows(con, "p1", "2026-10", "2026-11", "2026-12")

@@ -251,13 +251,12 @@ def loaded(mv, corpus, null_pieces, tmp_path_factory):
     warehouse (attribute_shard reads the policy from the warehouse, the adapter serves the null
     pieces stored with the model version) and load_attribution. The seeded warehouse's own
     generations (run1) stand for generations attributed before share rules were stored."""
-    from datetime import datetime
 
     from settlement.attribution_runs import attribute_shard, load_attribution
     from settlement.config import Settings
     from settlement.reference import Contract, register_contract
     from settlement.warehouse import warehouse
-    from tests.settlement_fixtures import record_ingest_windows, seed_warehouse
+    from tests.settlement_fixtures import register_tiny_month, seed_warehouse
 
     pieces, ids = corpus
     settings = Settings(tmp_path_factory.mktemp("contract") / "home")
@@ -278,33 +277,8 @@ def loaded(mv, corpus, null_pieces, tmp_path_factory):
                 shares_policy={"confidence": "pvalue", "alpha": 0.01},
             ),
         )
-        con.execute(
-            "INSERT INTO ref.model_versions VALUES ('p1', ?, 'x', 'y', ?, now()::TIMESTAMP)",
-            [mv.model_version, str(mv.path)],
-        )
         # the tiny model's works in the catalog, each owned by RH00, and its manifest
-        for i, w in enumerate(ids):
-            con.execute(
-                "INSERT INTO ref.works VALUES (?, 'T-000.000.000-0', 'QZAAA2600000', ?, 'c', 'test',"
-                " 'bach', NULL)",
-                [w, w],
-            )
-            for right in ("publishing", "master"):
-                con.execute(
-                    "INSERT INTO ref.splits VALUES (?, ?, 'RH00', 1, DATE '2020-01-01', NULL)",
-                    [w, right],
-                )
-            con.execute(
-                "INSERT INTO ref.training_manifest VALUES (?, ?, ?, 'h')", [mv.model_version, i, w]
-            )
-        for gid, toks in gens:
-            con.execute(
-                "INSERT INTO raw.generations VALUES ('p1', ?, ?, ?, 'bach', NULL, ?, 'US', 0.01, 'USD',"
-                " ?, ?, 'ingest', now()::TIMESTAMP)",
-                [gid, mv.model_version, datetime(2026, 10, 2), toks, datetime(2026, 10, 1), datetime(2026, 11, 1)],
-            )  # fmt: skip
-        con.execute("DELETE FROM raw.ingest_windows")
-        record_ingest_windows(con, "p1", "2026-10", "2026-11", "2026-12")
+        register_tiny_month(con, mv, ids, gens)
     shard = {"platform_id": "p1", "model_version": mv.model_version, "shard": 0, "n_shards": 1}
     result = attribute_shard(settings, shard, "run-cal")
     lake = pd.read_parquet(result["shares_path"]).groupby("generation_id").first()

@@ -10,7 +10,6 @@ from __future__ import annotations
 import csv
 import io
 import shutil
-from datetime import datetime
 
 import pandas as pd
 import pytest
@@ -47,7 +46,7 @@ def loaded(tmp_path_factory):
     from settlement.config import Settings
     from settlement.reference import Contract, register_contract
     from settlement.warehouse import warehouse
-    from tests.settlement_fixtures import record_ingest_windows, seed_warehouse
+    from tests.settlement_fixtures import register_tiny_month, seed_warehouse
 
     pieces, ids = tiny_corpus()
     mv = tiny_model_version(tmp_path_factory.mktemp("m"), pieces, ids)
@@ -64,32 +63,7 @@ def loaded(tmp_path_factory):
             Contract("C1", "p1", version=2, top_k=4, shares_policy={"confidence": "none"},
                      group_method="group-unlearning", group_params={"step_size": 0.02}),
         )  # fmt: skip
-        con.execute(
-            "INSERT INTO ref.model_versions VALUES ('p1', ?, 'x', 'y', ?, now()::TIMESTAMP)",
-            [mv.model_version, str(mv.path)],
-        )
-        for i, w in enumerate(ids):
-            con.execute(
-                "INSERT INTO ref.works VALUES (?, 'T-000.000.000-0', 'QZAAA2600000', ?, 'c', 'test',"
-                " 'bach', NULL)",
-                [w, w],
-            )
-            for right in ("publishing", "master"):
-                con.execute(
-                    "INSERT INTO ref.splits VALUES (?, ?, ?, 1, DATE '2020-01-01', NULL)",
-                    [w, right, _holder(i)],
-                )
-            con.execute(
-                "INSERT INTO ref.training_manifest VALUES (?, ?, ?, 'h')", [mv.model_version, i, w]
-            )
-        for gid, toks in gens:
-            con.execute(
-                "INSERT INTO raw.generations VALUES ('p1', ?, ?, ?, 'bach', NULL, ?, 'US', 0.01, 'USD',"
-                " ?, ?, 'ingest', now()::TIMESTAMP)",
-                [gid, mv.model_version, datetime(2026, 10, 2), toks, datetime(2026, 10, 1), datetime(2026, 11, 1)],
-            )  # fmt: skip
-        con.execute("DELETE FROM raw.ingest_windows")
-        record_ingest_windows(con, "p1", "2026-10", "2026-11", "2026-12")
+        register_tiny_month(con, mv, ids, gens, holder_of=_holder)
     shard = {"platform_id": "p1", "model_version": mv.model_version, "shard": 0, "n_shards": 1}
     result = attribute_shard(settings, shard, "run-grp")
     load_attribution(settings, [result])
