@@ -75,6 +75,13 @@ def measure(n: int, n_gens: int, n_null: int, n_copies: int, seed: int, root: Pa
     z_copies = np.array([top_z(s) for s in summ])
     found = np.array([int(s.top_idx[0]) == int(i) for s, i in zip(summ, planted, strict=True)])
     out = {"n": n, "seconds": time.perf_counter() - t0, "median_z": float(np.median(z_gens))}
+    return out | rules_row(z_gens, z_copies, found, nulls)
+
+
+def rules_row(z_gens, z_copies, found, nulls: dict) -> dict:
+    """Per rule: (fraction of ordinary generations paid, recall of exact copies found AND paid):
+    the fixed z rules, then p <= alpha under each null set."""
+    out = {}
     for thr in (5.0, 6.0):
         out[f"z>={thr:g}"] = ((z_gens >= thr).mean(), (found & (z_copies >= thr)).mean())
     for name, null in nulls.items():
@@ -85,8 +92,30 @@ def measure(n: int, n_gens: int, n_null: int, n_copies: int, seed: int, root: Pa
     return out
 
 
+def print_table(rows: list[dict], args, what: str) -> None:
+    rules = [k for k, v in rows[0].items() if isinstance(v, tuple | list)]
+    print()
+    print(f"fraction of {args.gens} ordinary generations paid by output share / recall of "
+          f"{args.copies} exact copies ({what}, seed {args.seed}, null sets of {args.null})")  # fmt: skip
+    print(f"{'rule':<22}" + "".join(f"{'n=' + str(r['n']):>18}" for r in rows))
+    print(f"{'median top z':<22}" + "".join(f"{r['median_z']:>18.2f}" for r in rows))
+    for k in rules:
+        cells = "".join(f"{r[k][0]:>9.3f} / {r[k][1]:<5.2f}" for r in rows)
+        print(f"{k:<22}{cells}")
+
+
 def main(argv: list[str] | None = None) -> None:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if "--model" in argv and argv[argv.index("--model") + 1 :][:1] == ["audio"]:
+        i = argv.index("--model")  # the audio run has options of its own: audio_main
+        return audio_main(argv[:i] + argv[i + 2 :])
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument(
+        "--model",
+        choices=["symbolic", "audio"],
+        default="symbolic",
+        help="audio: see audio_main's options (--model audio --help)",
+    )
     ap.add_argument("--works", type=int, nargs="+", default=[50, 200, 800])
     ap.add_argument("--gens", type=int, default=400, help="ordinary generations per size")
     ap.add_argument("--null", type=int, default=400, help="null pieces per null set")
@@ -103,14 +132,116 @@ def main(argv: list[str] | None = None) -> None:
                 f"n={n}: {r['seconds']:.0f}s, median top z of ordinary generations {r['median_z']:.2f}",
                 flush=True,
             )
-    rules = [k for k in rows[0] if k not in ("n", "seconds", "median_z")]
-    print()
-    print(f"fraction of {args.gens} ordinary generations paid by output share / recall of "
-          f"{args.copies} exact copies (seed {args.seed}, null sets of {args.null})")  # fmt: skip
-    print(f"{'rule':<22}" + "".join(f"{'n=' + str(r['n']):>18}" for r in rows))
-    for k in rules:
-        cells = "".join(f"{r[k][0]:>9.3f} / {r[k][1]:<5.2f}" for r in rows)
-        print(f"{k:<22}{cells}")
+    print_table(rows, args, "symbolic reference model")
+
+
+# -- the audio model (--model audio) --------------------------------------------------------
+
+
+def audio_measure(n: int, args) -> dict:
+    """One catalog size on the audio sandbox model; cached per size in --work/n-<n>/."""
+    import json
+    from argparse import Namespace
+
+    from attribution.calibration import NullDistribution
+    from attribution.pipeline import make_attributor
+    from sandbox.audio_adapter import load
+    from sandbox.audio_platform import rendered_samples
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    import audio_attribution
+
+    folder = args.work / f"n-{n}"
+    result = folder / f"calibration-s{args.seed}-g{args.gens}-n{args.null}-c{args.copies}.json"
+    if result.exists():
+        return json.loads(result.read_text())
+    t0 = time.perf_counter()
+    # the audio benchmarks' recipe (robust_matching.py): demo-size model, 300 steps of batch 8;
+    # one generation and copy per transform are built there and not used here
+    recipe = Namespace(model="demo", works=n, steps=args.steps, batch=8, lr=2e-3, gens=1,
+                       copies=1, lds_m=0, jobs=args.jobs)  # fmt: skip
+    d = audio_attribution.build_seed(args.seed, folder / "seed", recipe)
+    adapter = load(Path(d["mv_dir"]))
+    t_build = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    attributor = make_attributor("trak", adapter, seed=args.seed)
+    attributor.cache([adapter.prepare(x) for x in adapter.training_items()])
+    t_cache = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    sets = {}
+    for name, count, offset in (("null", args.null, 1000), ("gens", args.gens, 3000)):
+        f = folder / f"{name}-s{args.seed}-{count}.npy"
+        if not f.exists():  # the slow part (sampling, Griffin-Lim): kept between runs
+            xs = rendered_samples(adapter.mv, count, seed=args.seed + offset, workers=args.jobs)
+            np.save(folder / f".{f.name}", np.stack(xs))
+            (folder / f".{f.name}").replace(f)
+        sets[name] = [torch.from_numpy(x) for x in np.load(f)]
+    t_samples = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    z = {k: np.array([top_z(s) for s in attributor.attribute_topk(v, k=1)])
+         for k, v in sets.items()}  # fmt: skip
+    rng = np.random.default_rng(args.seed)
+    planted = rng.choice(n, size=min(args.copies, n), replace=False)
+    # an exact copy is the catalog work's own FLAC file, read back as the pipeline reads one
+    summ = attributor.attribute_topk(
+        [adapter.prepare(Path(d["works"][int(i)]["file"])) for i in planted], k=1
+    )
+    z_copies = np.array([top_z(s) for s in summ])
+    found = np.array([int(s.top_idx[0]) == int(i) for s, i in zip(summ, planted, strict=True)])
+    nulls = {"samples": NullDistribution(z["null"], "samples")}
+    out = {
+        "n": n,
+        "median_z": float(np.median(z["gens"])),
+        "null_kept": len(sets["null"]),
+        "gens_kept": len(sets["gens"]),
+        "train_loss": d["train_loss"],
+    }
+    out |= {
+        k: [float(a), float(b)]
+        for k, (a, b) in rules_row(z["gens"], z_copies, found, nulls).items()
+    }
+    out["seconds"] = {"build": t_build, "cache": t_cache, "samples": t_samples,
+                      "scoring": time.perf_counter() - t0}  # fmt: skip
+    tmp = result.with_suffix(".tmp")
+    tmp.write_text(json.dumps(out, indent=1))
+    tmp.replace(result)
+    return out
+
+
+def audio_main(argv: list[str]) -> None:
+    """Calibrated confidence on the AUDIO sandbox model, as the catalog grows.
+
+    Per catalog size n: n synthetic scores (seed + 1) rendered through FluidSynth like the
+    audio platform's catalog, the platform's diffusion model (demo size, --steps of batch 8)
+    trained on their log-mels (benchmarks/audio_attribution.py's build_seed, no LDS truth),
+    the product's TRAK default through the adapter; a null of --null of the model's own
+    samples (seed + 1000) and --gens ordinary generations (seed + 3000), both rendered like
+    generations (Griffin-Lim, FLAC, read back); --copies exact copies (catalog files read
+    back). Printed as the symbolic table: fraction of ordinary generations paid / recall of
+    exact copies, per rule.
+
+        python benchmarks/calibration.py --model audio --works 50 200 800 2000 5000 \\
+            --work /tmp/cal-audio --gens 500 --null 500
+    """
+    ap = argparse.ArgumentParser(description=audio_main.__doc__.split("\n")[0])
+    ap.add_argument("--work", type=Path, required=True, help="one folder per size, kept")
+    ap.add_argument("--works", type=int, nargs="+", default=[50, 200, 800])
+    ap.add_argument("--gens", type=int, default=500, help="ordinary generations per size")
+    ap.add_argument("--null", type=int, default=500, help="null samples per size")
+    ap.add_argument("--copies", type=int, default=40, help="exact copies per size")
+    ap.add_argument("--steps", type=int, default=300, help="training steps (batch 8)")
+    ap.add_argument("--seed", type=int, default=3)
+    ap.add_argument("--jobs", type=int, default=1, help="processes for rendering")
+    args = ap.parse_args(argv)
+    torch.set_num_threads(1)
+    rows = []
+    for n in args.works:
+        rows.append(audio_measure(n, args))
+        r = rows[-1]
+        secs = ", ".join(f"{k} {v:.0f}s" for k, v in r["seconds"].items())
+        print(f"n={n}: {secs}; median top z of ordinary generations {r['median_z']:.2f}; "
+              f"null {r['null_kept']}, generations {r['gens_kept']} kept", flush=True)  # fmt: skip
+    print_table(rows, args, "audio sandbox model")
 
 
 if __name__ == "__main__":
