@@ -95,7 +95,7 @@ def measure(args, root: Path) -> dict:
     pieces = synthetic_pieces(args.works, seed=args.seed + 1)
     cfg = GPTConfig(vocab_size=tok.vocab_size, block_size=tok.max_len, **TINY_CONFIG)
     mv = load_model_version(train_model_version(
-        pieces, [f"work-{i:05d}" for i in range(args.works)], root, cfg, steps=STEPS,
+        pieces, [f"work-{i:05d}" for i in range(args.works)], root, cfg, steps=args.steps,
         batch_size=BATCH, lr=LR, seed=args.seed, log_every=0,
     ))  # fmt: skip
     adapter = SandboxGPTAdapter(mv)
@@ -148,6 +148,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--variants", type=int, nargs="+", default=[1, 5, 39],
                     help="robust modes: how many most likely versions (39: all)")  # fmt: skip
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--steps", type=int, default=STEPS,
+                    help="training steps of batch 16 (the benchmarks' recipe: 300)")  # fmt: skip
     args = ap.parse_args(argv)
     args.modes = [("plain", 0)] + [
         (f"robust-{'all' if c >= 39 else c}", c) for c in args.variants
@@ -157,7 +159,8 @@ def main(argv: list[str] | None = None) -> None:
         res = measure(args, Path(tmp))
     print()
     print(f"n={args.works} works, {args.copies} copies per kind, {args.gens} ordinary generations, "
-          f"null of {args.null} samples, alpha {args.alpha:g}, seed {args.seed}")  # fmt: skip
+          f"null of {args.null} samples, alpha {args.alpha:g}, seed {args.seed}, "
+          f"{args.steps} training steps")  # fmt: skip
     print("recall@1 / paid to its work (recall@1 and p <= alpha)")
     print(f"{'mode':<16}" + "".join(f"{k:>14}" for k in KINDS) + f"{'wrong':>8}{'ordinary':>10}{'s':>6}")
     for mode, r in res.items():
