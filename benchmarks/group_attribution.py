@@ -10,7 +10,11 @@ retrained without the holder's works, over the full retrain with the same retrai
 retrain seeds: r0 = the served model's own seed and batch draws (sandbox/train.py fit_gpt
 keep), r1 = an independent seed (init and batch draws). Their agreement with each other is
 LOGO's noise floor: the ceiling any method can reach against a one-seed truth. The truth the
-methods are scored against is the mean of the two.
+methods are scored against is the mean of the first --truth-seeds seeds (default the two);
+more retrain seeds (r2, r3, ...: independent seeds) make it less noisy: with 4 or more, the
+agreement of the two halves of the truth's seeds is printed (how reproducible a truth of half
+as many seeds is), and a seed beyond the truth's (--logo-seeds > --truth-seeds) is scored
+against it like a method (what one independent exact LOGO run reaches).
 
 Methods, side by side:
   guda       attribution/groups.py (--step-size, --unlearn-steps, --common-scale)
@@ -136,7 +140,7 @@ def build_seed(args, seed: int) -> dict:
     return {
         "seed": seed, "pieces": pieces, "groups": groups, "gens": gens, "adapter": adapter,
         "is_planted": is_planted, "planted_label": np.array(planted_label),
-        "truths": truths, "truth": (truths[0] + truths[1]) / 2, "t_logo": t_logo,
+        "truths": truths, "truth": np.mean(truths[: args.truth_seeds], axis=0), "t_logo": t_logo,
         "served_vs_retrain": float(np.abs(served - base).max()),
     }  # fmt: skip
 
@@ -194,8 +198,12 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--planted", type=int, default=8, help="holders given a planted copy")
     ap.add_argument("--steps", type=int, default=300)
     ap.add_argument(
-        "--logo-seeds", type=int, default=2, choices=(2, 3),
-        help="3: also an r2 retrain seed, reported against the truth (the truth stays r0, r1)",
+        "--logo-seeds", type=int, default=2,
+        help="LOGO retrain seeds built; those beyond --truth-seeds are scored against the truth",
+    )  # fmt: skip
+    ap.add_argument(
+        "--truth-seeds", type=int, default=2,
+        help="the truth: the LOGO rise averaged over the first this many retrain seeds",
     )  # fmt: skip
     ap.add_argument("--step-size", type=float, default=None, help="default: groups.py's")
     ap.add_argument("--unlearn-steps", type=int, default=None, help="default: groups.py's")
@@ -210,6 +218,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--work", default="/tmp/tributary-group-bench")
     ap.add_argument("--json", default=None, help="also write the results here")
     args = ap.parse_args(argv)
+    if not 2 <= args.truth_seeds <= args.logo_seeds:
+        ap.error("need 2 <= --truth-seeds <= --logo-seeds")
     torch.set_num_threads(1)
     rng = np.random.default_rng(0)
     seeds = []
@@ -233,11 +243,20 @@ def main(argv: list[str] | None = None) -> None:
         "LOGO r0 vs r1 (floor)", [agreement(d["truths"][0], d["truths"][1]) for d in seeds],
         masks, args, rng,
     )  # fmt: skip
-    if args.logo_seeds > 2:
-        # a third retrain seed against the truth (mean of r0, r1): what an independent exact
-        # LOGO run reaches against this truth, the practical ceiling of any method
-        results["logo_r2_vs_truth"] = report(
-            "LOGO r2 vs truth", [agreement(d["truths"][2], d["truth"]) for d in seeds],
+    t = args.truth_seeds
+    if t >= 4:
+        # the truth's seeds in two halves (even, odd): how reproducible a truth of t/2 seeds is
+        halves = [
+            agreement(np.mean(d["truths"][0:t:2], axis=0), np.mean(d["truths"][1:t:2], axis=0))
+            for d in seeds
+        ]
+        results["logo_split_halves"] = report(f"LOGO {t // 2} vs {t // 2} seeds", halves,
+                                              masks, args, rng)  # fmt: skip
+    if args.logo_seeds > t:
+        # a retrain seed outside the truth against it: what an independent exact LOGO run
+        # reaches against this truth (with a 2-seed truth, the practical ceiling of a method)
+        results[f"logo_r{t}_vs_truth"] = report(
+            f"LOGO r{t} vs truth", [agreement(d["truths"][t], d["truth"]) for d in seeds],
             masks, args, rng,
         )  # fmt: skip
     results["methods"] = {}
