@@ -160,7 +160,7 @@ def audio_measure(n: int, args) -> dict:
     # one generation and copy per transform are built there and not used here
     recipe = Namespace(model="demo", works=n, steps=args.steps, batch=8, lr=2e-3, gens=1,
                        copies=1, lds_m=0, jobs=args.jobs)  # fmt: skip
-    d = audio_attribution.build_seed(args.seed, folder / "seed", recipe)
+    d = audio_attribution.build_seed(args.seed, folder / f"seed-{args.seed}", recipe)
     adapter = load(Path(d["mv_dir"]))
     t_build = time.perf_counter() - t0
     t0 = time.perf_counter()
