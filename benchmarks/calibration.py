@@ -1,5 +1,6 @@
-"""Calibrated confidence on the symbolic sandbox model: how often ordinary generations are paid
-by output share, as the catalog grows, under the old fixed-z rule and the p-value rule.
+"""Calibrated confidence on the sandbox models: how often ordinary generations are paid by
+output share, as the catalog grows, under the old fixed-z rule and the p-value rule (the
+symbolic model below; ``--model audio``: the audio model, see audio_main).
 
 For each catalog size n: train the reference model (TINY_CONFIG, the attribution benchmarks'
 recipe) on n synthetic works, score with TRAK (product defaults) and print, side by side:
