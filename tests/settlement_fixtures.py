@@ -150,3 +150,31 @@ def register_tiny_month(con, mv, ids: list[str], gens: list, holder_of=lambda i:
         )  # fmt: skip
     con.execute("DELETE FROM raw.ingest_windows")
     record_ingest_windows(con, "p1", "2026-10", "2026-11", "2026-12")
+
+
+def fingerprint_without(tag: str, table: str) -> str:
+    """checks/period_inputs_fingerprint as it was before `table` existed: without its one item
+    (``SELECT hash('<tag>', ...) FROM <table>``), i.e. how a month attributed before that
+    migration was fingerprinted."""
+    import re
+
+    from settlement.warehouse import sql_text
+
+    item = rf"SELECT hash\('{tag}'.*?FROM {re.escape(table)}.*?\n(?=\s*UNION ALL)"
+    text, n = re.subn(rf"UNION ALL\n(\s*--[^\n]*\n)*\s*{item}", "",
+                      sql_text("checks/period_inputs_fingerprint"), flags=re.DOTALL)  # fmt: skip
+    assert n == 1, f"the fingerprint has {n} items hash('{tag}', ...) FROM {table}, not 1"
+    return text
+
+
+def assert_contract_refused(con, contract: Contract, message: str) -> None:
+    """register_contract refuses `contract` naming it and the rule `message` (a
+    regular expression), and writes nothing."""
+    import pytest
+
+    from settlement.warehouse import WarehouseError
+
+    before = con.execute("SELECT count(*) FROM ref.contracts").fetchall()
+    with pytest.raises(WarehouseError, match=f"contract {contract.contract_id} v{contract.version}: {message}"):
+        register_contract(con, contract)
+    assert con.execute("SELECT count(*) FROM ref.contracts").fetchall() == before

@@ -346,19 +346,15 @@ def test_stored_rules_change_the_fingerprint_only_where_they_exist(loaded, tmp_p
     """A month whose generations have no stored rule (attributed before 015_share_rule) keeps
     the fingerprint the check gave before the table existed; a changed decision (another
     p-value, another paid_by) changes it, and the late-arrival digest too."""
-    import re
     import shutil
 
     from settlement.warehouse import sql_text, warehouse
+    from tests.settlement_fixtures import fingerprint_without
 
     db = tmp_path / "w.duckdb"
     shutil.copyfile(loaded["settings"].warehouse, db)
     # the check as it was before 015_share_rule: without the item that reads the rules
-    old, n = re.subn(
-        r"UNION ALL\n(\s*--[^\n]*\n)*\s*SELECT hash\('d'.*?FROM attribution\.share_rules.*?\n(?=\s*UNION ALL)",
-        "", sql_text("checks/period_inputs_fingerprint"), flags=re.DOTALL,
-    )  # fmt: skip
-    assert n == 1
+    old = fingerprint_without("d", "attribution.share_rules")
     with warehouse(db) as con:
 
         def fingerprint(text: str | None = None) -> str:

@@ -6,11 +6,11 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
-from settlement_fixtures import seed_warehouse, table
+from settlement_fixtures import assert_contract_refused, seed_warehouse, table
 
 from settlement.calculate import QualityGateError, calculate_period
 from settlement.reference import Contract, register_contract, register_fx_rate
-from settlement.warehouse import WarehouseError, warehouse
+from settlement.warehouse import warehouse
 
 PLANTS = {
     "no_contract": (
@@ -126,10 +126,7 @@ def test_contract_attribution_terms_are_checked_when_registered(tmp_path, terms,
     db = tmp_path / "w.duckdb"
     seed_warehouse(db, n_generations=2)
     with warehouse(db) as con:
-        before = con.execute("SELECT count(*) FROM ref.contracts").fetchall()
-        with pytest.raises(WarehouseError, match=f"contract C9 v1: {message}"):
-            register_contract(con, Contract("C9", "p1", **terms))
-        assert con.execute("SELECT count(*) FROM ref.contracts").fetchall() == before
+        assert_contract_refused(con, Contract("C9", "p1", **terms), message)
         register_contract(con, Contract("C9", "p1", shares_policy={"min_confidence": 7}, method_params={"curvature": "gram"}))
         stored = con.execute(
             "SELECT shares_policy_json, method_params_json FROM ref.contracts WHERE contract_id = 'C9'"
