@@ -35,6 +35,7 @@ from attribution.similarity import (
 from attribution.threads import torch_threads
 from attribution.trak import TRAKAttributor
 from attribution.unlearning import UnlearningAttributor
+from attribution.versions import expand_catalog
 
 log = logging.getLogger(__name__)
 
@@ -255,8 +256,23 @@ def attribute_generations(
         keep = max(64, 4 * policy.top_k)
         null = searched_null = None
         examples = [x for _, x in accepted]
+        searched = bool(policy.variants or policy.catalog_versions)
+        # The search's catalog: the training examples, or each followed by its transformed
+        # versions (attribution/versions.py), with an attributor of its own (its features
+        # are cached apart, keyed by the expanded examples).
+        search_train, search_attributor, owner = train, attributor, None
+        if policy.catalog_versions:
+            search_train, owner = expand_catalog(adapter, train)
+            search_attributor = make_attributor(
+                method, adapter, cache_dir=Path(cache_dir) / adapter.model_version, seed=seed,
+                **kw,
+            )  # fmt: skip
+            log.info("catalog versions: %d training examples scored as %d columns",
+                     len(train), len(search_train))  # fmt: skip
         with torch_threads():
             attributor.cache(train)
+            if policy.catalog_versions:
+                search_attributor.cache(search_train)
             if policy.confidence == "pvalue":
                 t_null = time.perf_counter()
                 null_examples = _null_examples(adapter, manifest, null_items)
@@ -264,15 +280,17 @@ def attribute_generations(
                 null = null_distribution(attributor, adapter, train, null_examples, null_cache)
                 # robust matching with the p-value rule: two tests (robust.two_tests), each
                 # against its own null, each at alpha / 2
-                if policy.variants:
+                if searched:
                     searched_null = null_distribution(
-                        attributor, adapter, train, null_examples, null_cache,
+                        search_attributor, adapter, search_train, null_examples, null_cache,
                         n_variants=policy.variants,
                     )  # fmt: skip
                 log.info("null of %d pieces for %s ready in %.1fs (scored once, then cached)",
                          null.m, adapter.model_version, time.perf_counter() - t_null)  # fmt: skip
-                null.check_alpha(policy.alpha / (2 if policy.variants else 1))
-            summaries, chosen = robust_topk(attributor, adapter, examples, keep, policy.variants)
+                null.check_alpha(policy.alpha / (2 if searched else 1))
+            summaries, chosen = robust_topk(
+                search_attributor, adapter, examples, keep, policy.variants
+            )
             tested = None
             if searched_null is not None:
                 plain = attributor.attribute_topk(examples, k=keep)
@@ -298,15 +316,22 @@ def attribute_generations(
             params["null"] = {"n": null.m, "key": null.key[:16]}
         if searched_null is not None:
             params["null"]["searched_key"] = searched_null.key[:16]
+        if owner is not None:
+            params["catalog_versions"] = {"columns": len(owner)}
         if policy.variants:
             log.info("robust matching: %d of %d generations matched best as a transformed "
                      "version", sum(1 for c in chosen if c), len(chosen))  # fmt: skip
         params_json = json.dumps(params, sort_keys=True)
         work_ids = [str(w) for w in manifest["work_id"]]
+        # A summary of the catalog-versions search has a column per version: each carries
+        # its work's id, so the shares sum a work's versions like a work's examples.
+        ids_of = {len(work_ids): work_ids}
+        if owner is not None:
+            ids_of[len(owner)] = [work_ids[int(o)] for o in owner]
         for i, ((gid, _), summ) in enumerate(zip(accepted, summaries, strict=True)):
             # the p-value: under the run's null, or the two tests' adjusted one
             p_of = TestedP(tested[i][1]) if tested is not None else null
-            share_rows, conf, fallback = policy_shares(summ, work_ids, policy, p_of)
+            share_rows, conf, fallback = policy_shares(summ, ids_of[summ.n], policy, p_of)
             p_value = p_of.p_value(conf) if p_of is not None else np.nan
             for rank, (wid, share, weight) in enumerate(share_rows, start=1):
                 residual = wid is None

@@ -63,6 +63,12 @@ Optional:
   ``variants: N`` attributes the N versions the model finds most likely (the generation
   itself among them) and keeps the one whose top match stands out most
   (attribution/robust.py); the null is scored the same way.
+* ``catalog_versions(example)``: the other side of the same question: transformed versions
+  of a prepared *training* example (what a copy of it may look like: transposed, at another
+  tempo), without the example itself. A contract's ``shares_policy`` ``catalog_versions:
+  true`` scores every generation against the catalog and these versions, each a column of
+  its work (attribution/versions.py); it costs that many times the training features, once
+  per model version, and one attribution per generation. Needs the "pvalue" rule.
 
 This module is import-light on purpose (no torch at import time): a platform's package can
 import it to type its adapter without paying for the engine.

@@ -75,6 +75,10 @@ class SharesPolicy:
     # likely under the model first, keeping the one whose top match stands out most; the
     # "pvalue" null is scored the same way. 0: the generation alone.
     variants: int = 0
+    # Robust matching on the catalog's side (attribution/versions.py): every training work is
+    # also scored as the adapter's catalog_versions() (transposed, at another tempo...), as
+    # columns of that work. Only with "pvalue", whose null is scored the same way.
+    catalog_versions: bool = False
 
     def __post_init__(self) -> None:
         if not (0.0 <= float(self.output_share) <= 1.0):
@@ -97,12 +101,23 @@ class SharesPolicy:
             raise TypeError(f"variants must be a whole number >= 0, got {self.variants!r}")
         if self.variants < 0:
             raise ValueError(f"variants must be >= 0, got {self.variants}")
+        if not isinstance(self.catalog_versions, bool):
+            raise TypeError(f"catalog_versions must be true or false, got {self.catalog_versions!r}")
+        if self.catalog_versions and self.confidence != "pvalue":
+            # a top z over (1 + v) x n columns is larger than over n: a fixed threshold
+            # would pay ordinary generations; the null, scored alike, accounts for it
+            raise ValueError(
+                'catalog_versions needs confidence "pvalue" (its null is scored against the '
+                f"same versions), not {self.confidence!r}"
+            )
 
     def to_dict(self) -> dict:
         d = asdict(self)
         # Left out at its default, so policies recorded before robust matching read the same.
         if not d["variants"]:
             del d["variants"]
+        if not d["catalog_versions"]:
+            del d["catalog_versions"]
         return d
 
     def to_json(self) -> str:

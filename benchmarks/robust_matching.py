@@ -15,7 +15,10 @@ c most likely of the generation's 39 versions, itself included, attributed and t
 top z kept; robust-1 attributes only the most likely version), "robust-all" (all 39), and
 "robust-c+plain": what the product does with the p-value rule (attribution.robust.two_tests):
 the plain test and the search, each against its own null, the smaller p-value doubled. The null (the model's own samples, another seed) is scored through the same
-mode, as the product does.
+mode, as the product does. With ``--catalog-versions``: "catalog" (attribution.versions: every
+work also scored as its 38 transposed / tempo-changed versions, columns of that work; the
+generation attributed once) and "catalog+plain" (the product's ``catalog_versions: true``).
+``--variants 0`` leaves the generation-side search out.
 
     python benchmarks/robust_matching.py --works 200 --copies 30 --gens 300 --null 300
 
@@ -42,6 +45,7 @@ from attribution.calibration import NullDistribution
 from attribution.robust import robust_topk, two_tests
 from attribution.shares import top_z
 from attribution.trak import TRAKAttributor
+from attribution.versions import expand_catalog
 from sandbox.gpt_adapter import SandboxGPTAdapter
 from sandbox.gpt_eval import sample_generations
 from sandbox.model import GPTConfig
@@ -112,7 +116,15 @@ def measure(args, root: Path) -> dict:
     results, by_mode = {}, {}
     for mode, n_variants in args.modes:
         t0 = time.perf_counter()
-        summ = {name: scored(attributor, adapter, xs, n_variants) for name, xs in sets.items()}
+        if mode == "catalog":  # the product's catalog_versions (attribution/versions.py)
+            expanded, owner = expand_catalog(adapter, pieces)
+            versions = TRAKAttributor(adapter, seed=0)
+            versions.cache(expanded)
+            summ = {name: versions.attribute_topk(xs, k=1) for name, xs in sets.items()}
+            for s_ in (s_ for v in summ.values() for s_ in v):  # columns -> training works
+                s_.top_idx = owner[s_.top_idx]
+        else:
+            summ = {name: scored(attributor, adapter, xs, n_variants) for name, xs in sets.items()}
         null = NullDistribution(np.array([top_z(s) for s in summ["null"]]), mode)
         by_mode[mode] = (summ, null)
         tops = {k: [int(s.top_idx[0]) for s in v] for k, v in summ.items()}
@@ -120,7 +132,7 @@ def measure(args, root: Path) -> dict:
             args, null, lambda name, i, s=summ, n=null: n.p_value(top_z(s[name][i])), tops, copies
         ) | {"seconds": time.perf_counter() - t0}
         print(f"{mode}: {results[mode]['seconds']:.0f}s", flush=True)
-        if n_variants:  # the product's rule: the plain test and the search, Bonferroni
+        if mode != "plain":  # the product's rule: the plain test and the search, Bonferroni
             plain_summ, plain_null = by_mode["plain"]
             both = {
                 name: two_tests(plain_summ[name], summ[name], plain_null, null) for name in summ
@@ -150,10 +162,14 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--steps", type=int, default=STEPS,
                     help="training steps of batch 16 (the benchmarks' recipe: 300)")  # fmt: skip
+    ap.add_argument("--catalog-versions", action="store_true",
+                    help="also the catalog side: every work as its 39 versions (catalog)")  # fmt: skip
     args = ap.parse_args(argv)
     args.modes = [("plain", 0)] + [
-        (f"robust-{'all' if c >= 39 else c}", c) for c in args.variants
+        (f"robust-{'all' if c >= 39 else c}", c) for c in args.variants if c > 0
     ]
+    if args.catalog_versions:
+        args.modes.append(("catalog", 0))
     torch.set_num_threads(1)
     with tempfile.TemporaryDirectory() as tmp:
         res = measure(args, Path(tmp))
@@ -180,7 +196,6 @@ AUDIO_KINDS = (
     *((f"stretch {r:g}", "time_stretch", {"rate": r}) for r in (0.9, 0.95, 1.05, 1.1)),
     ("noise 20dB", "noise", {"snr_db": 20.0}),
 )
-AUDIO_MODES = ("plain", "search", "search+plain")
 
 
 def _audio_seed_folder(args, seed: int) -> dict:
@@ -245,6 +260,7 @@ def audio_seed(args, seed: int) -> dict:
     from sandbox.audio_adapter import load
 
     sizes = f"v{args.variants}-c{args.copies}-g{args.gens}-n{args.null}"
+    sizes += "-cv" if args.catalog_versions else ""
     out_file = args.work / f"seed-{seed}" / "robust" / f"result-{sizes}.json"
     if out_file.exists() and not args.rescore:
         return json.loads(out_file.read_text())
@@ -252,7 +268,8 @@ def audio_seed(args, seed: int) -> dict:
     d = _audio_seed_folder(args, seed)
     adapter = load(Path(d["mv_dir"]))
     attributor = make_attributor("trak", adapter, seed=seed)
-    attributor.cache([adapter.prepare(x) for x in adapter.training_items()])
+    attributor_train = [adapter.prepare(x) for x in adapter.training_items()]
+    attributor.cache(attributor_train)
     sets, sources = _audio_targets(args, seed, d, adapter)
     t_targets = time.perf_counter() - t0
     t0 = time.perf_counter()
@@ -272,6 +289,20 @@ def audio_seed(args, seed: int) -> dict:
             ],
             "search+plain": [(int(s.top_idx[0]), p) for s, p in both],
         }
+    if args.catalog_versions:  # the product's catalog_versions: true (attribution/versions.py)
+        expanded, owner = expand_catalog(adapter, attributor_train)
+        versions = make_attributor("trak", adapter, seed=seed)
+        versions.cache(expanded)
+        catalog = {k: versions.attribute_topk(v, k=1) for k, v in sets.items()}
+        for s_ in (s_ for v in catalog.values() for s_ in v):  # columns -> training works
+            s_.top_idx = owner[s_.top_idx]
+        nulls["catalog"] = NullDistribution(np.array([top_z(s) for s in catalog["null"]]), "c")
+        for name in sets:
+            both = two_tests(plain[name], catalog[name], nulls["plain"], nulls["catalog"])
+            res["sets"][name]["catalog"] = [
+                (int(s.top_idx[0]), nulls["catalog"].p_value(top_z(s))) for s in catalog[name]
+            ]
+            res["sets"][name]["catalog+plain"] = [(int(s.top_idx[0]), p) for s, p in both]
     res["seconds"] = {"targets": t_targets, "scoring": time.perf_counter() - t0}
     out_file.write_text(json.dumps(res))
     print(f"seed {seed}: targets {t_targets:.0f}s, scoring {res['seconds']['scoring']:.0f}s",
@@ -291,8 +322,9 @@ def audio_report(results: list[dict], alphas: list[float], draws: int) -> dict:
     """Pooled over seeds, with 95 % bootstrap intervals (pieces resampled within seeds)."""
     rng = np.random.default_rng(0)
     table: dict = {}
+    modes = [m for m in results[0]["sets"]["gens"]]  # with --catalog-versions: 5 modes
     for label, _, _ in AUDIO_KINDS:
-        for mode in AUDIO_MODES:
+        for mode in modes:
             hit = [np.array([t == w for (t, _), w in zip(r["sets"][label][mode],
                                                          r["sources"][label], strict=True)])
                    for r in results]  # fmt: skip
@@ -302,7 +334,7 @@ def audio_report(results: list[dict], alphas: list[float], draws: int) -> dict:
                 row[f"paid right {a:g}"] = _ci([h & q for h, q in zip(hit, paid)], rng, draws)
                 row[f"wrong {a:g}"] = _ci([~h & q for h, q in zip(hit, paid)], rng, draws)
             table[(label, mode)] = row
-    for mode in AUDIO_MODES:
+    for mode in modes:
         table[("ordinary", mode)] = {
             f"paid {a:g}": _ci(
                 [np.array([p <= a for _, p in r["sets"]["gens"][mode]]) for r in results],
@@ -337,6 +369,8 @@ def audio_main(argv: list[str]) -> None:
     ap.add_argument("--alphas", type=float, nargs="+", default=[0.01, 0.05])
     ap.add_argument("--boot", type=int, default=2000)
     ap.add_argument("--rescore", action="store_true", help="ignore stored per-seed results")
+    ap.add_argument("--catalog-versions", action="store_true",
+                    help="also the catalog side (modes catalog, catalog+plain)")  # fmt: skip
     ap.add_argument("--json", type=Path)
     args = ap.parse_args(argv)
     sys.path.insert(0, str(Path(__file__).resolve().parent))

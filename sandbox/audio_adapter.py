@@ -167,6 +167,15 @@ class AudioDiffusionAdapter:
         x = np.asarray(example, dtype=np.float32)
         return [torch.from_numpy(v) for v in transformed_versions(x, self.mv.features)]
 
+    def catalog_versions(self, example: torch.Tensor) -> list[torch.Tensor]:
+        """A catalog work's log-mel pitch-shifted +-1..2 semitones and stretched +-5..10 %
+        (sandbox/audio_transforms.catalog_versions): the catalog side of robust matching
+        (attribution/versions.py, ``catalog_versions: true``)."""
+        from sandbox.audio_transforms import catalog_versions
+
+        x = np.asarray(example, dtype=np.float32)
+        return [torch.from_numpy(v) for v in catalog_versions(x, self.mv.features)]
+
     # -- the model -------------------------------------------------------------------------
 
     def per_example_loss(self, batch) -> torch.Tensor:

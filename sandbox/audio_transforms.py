@@ -112,3 +112,15 @@ def variants(x: np.ndarray, settings: FeatureSettings) -> list[np.ndarray]:
     out += [stretch_time(x, 1.0 / r, settings) for r in RATES]
     out.append(denoise(x, settings))
     return out
+
+
+def catalog_versions(x: np.ndarray, settings: FeatureSettings) -> list[np.ndarray]:
+    """What a copy of this catalog work may look like: pitch-shifted by each of SEMITONES
+    and time-stretched at each of RATES (4 + 4 = 8 versions, without the work itself), the
+    forward direction of ``variants``; the catalog side of robust matching
+    (AudioDiffusionAdapter.catalog_versions, attribution/versions.py). Noise has no forward
+    version: it is never the same twice, so it stays on the generation's side (denoise)."""
+    x = np.asarray(x, dtype=INPUT_DTYPE)
+    out = [shift_pitch(x, s, settings).astype(INPUT_DTYPE) for s in SEMITONES]
+    out += [stretch_time(x, r, settings).astype(INPUT_DTYPE) for r in RATES]
+    return out

@@ -114,6 +114,14 @@ class SandboxGPTAdapter:
 
         return variants(example, self.mv.tokenizer)
 
+    def catalog_versions(self, example: list[int]) -> list[list[int]]:
+        """A training work transposed +-1..6 semitones and at +-20 % tempo, alone and
+        combined (sandbox/transforms.py): the catalog side of robust matching, so a
+        transformed copy meets its own work's version instead of being undone first."""
+        from sandbox.transforms import transformed_versions
+
+        return transformed_versions(example, self.mv.tokenizer)
+
     def vocabulary(self) -> list[str]:
         """Token strings, for the black-box symbolic embedder."""
         return list(self.mv.tokenizer.vocab)

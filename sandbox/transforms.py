@@ -57,3 +57,21 @@ def variants(ids: list[int], tok: Tokenizer | None = None) -> list[list[int]]:
                 seen.add(key)
                 out.append(v)
     return out
+
+
+def transformed_versions(ids: list[int], tok: Tokenizer | None = None) -> list[list[int]]:
+    """What a copy of this piece may look like: each transposition +-1..6 and each tempo
+    change +-20 %, alone and combined (13 x 3 - 1 = 38 others), without the piece itself or
+    duplicates. The forward direction of ``variants``: robust matching's catalog side
+    (SandboxGPTAdapter.catalog_versions) matches a transformed copy against these."""
+    tok = tok or Tokenizer()
+    out, seen = [], {tuple(ids)}
+    for factor in (1.0, *TEMPO_CHANGES):
+        base = ids if factor == 1.0 else change_tempo(ids, factor, tok)
+        for s in (0, *TRANSPOSITIONS):
+            v = base if s == 0 else transpose(base, s, tok)
+            key = tuple(v)
+            if key not in seen:
+                seen.add(key)
+                out.append(v)
+    return out

@@ -20,8 +20,9 @@ class Contract:
     is measured out. publishing/master weights split each work's amount between the two rights.
 
     shares_policy: the shares policy's confidence, min_confidence, min_share and alpha (the
-    significance level of confidence "pvalue"), variants (robust matching) (attribution.shares.SharesPolicy; top_k is the contract's own, and the training royalty
-    is training_share). method_params: the method's parameters, by name
+    significance level of confidence "pvalue"), variants and catalog_versions (robust
+    matching) (attribution.shares.SharesPolicy; top_k is the contract's own, and the
+    training royalty is training_share). method_params: the method's parameters, by name
     (attribution.pipeline.METHOD_PARAMS), e.g. {"curvature": "gram"} for TRAK. Empty means
     the product defaults.
 
@@ -52,7 +53,9 @@ class Contract:
 
 # The policy fields a contract may set: top_k and the training royalty have columns of their
 # own, so a second place to say them could only disagree.
-CONTRACT_POLICY_FIELDS = ("confidence", "min_confidence", "min_share", "alpha", "variants")
+CONTRACT_POLICY_FIELDS = (
+    "confidence", "min_confidence", "min_share", "alpha", "variants", "catalog_versions"
+)
 
 
 def check_attribution_terms(contract: Contract) -> None:

@@ -17,7 +17,14 @@ from attribution.pipeline import attribute_generations
 from sandbox.audio_features import FeatureSettings, load_audio, log_mel
 from sandbox.audio_platform import apply_transform, rendered_samples
 from sandbox.audio_train import load_audio_model_version
-from sandbox.audio_transforms import RATES, SEMITONES, shift_pitch, stretch_time, variants
+from sandbox.audio_transforms import (
+    RATES,
+    SEMITONES,
+    catalog_versions,
+    shift_pitch,
+    stretch_time,
+    variants,
+)
 
 FS = FeatureSettings()
 ALPHA = 0.05
@@ -101,6 +108,26 @@ def _outcome(shares, sources):
     wrong = sum(1 for g, w in sources.items() if not first.loc[g, "fallback"] and top.get(g) != w)
     ordinary = first[~first.index.isin(list(sources))]
     return found, paid_right, wrong, int((~ordinary["fallback"]).sum())
+
+
+def test_the_catalog_versions_look_like_a_pitch_shifted_or_stretched_copy(audio_sandbox):
+    """The catalog side (catalog_versions: true): a work's version for a pitch shift or a
+    time stretch is closer to the copy librosa makes than the work itself is; 8 versions,
+    valid model inputs, never the work itself."""
+    home, built, _ = audio_sandbox
+    mv = load_audio_model_version(built["model_dir"])
+    for audio in _catalog(home, mv)[:4]:
+        x = log_mel(audio, FS)
+        found = catalog_versions(x, FS)
+        assert len(found) == len(SEMITONES) + len(RATES)
+        assert all(v.shape == FS.shape and v.dtype == np.float32 for v in found)
+        assert not any(np.array_equal(v, x) for v in found)
+        for s, version in zip(SEMITONES, found, strict=False):
+            copy = log_mel(apply_transform(audio, "pitch_shift", {"semitones": s}, FS), FS)
+            assert _corr(version, copy) > _corr(x, copy), s
+        for r, version in zip(RATES, found[len(SEMITONES) :], strict=True):
+            copy = log_mel(apply_transform(audio, "time_stretch", {"rate": r}, FS), FS)
+            assert _corr(version, copy) > _corr(x, copy), r
 
 
 def test_pitch_shifted_copies_are_paid_to_their_own_work_with_variants(attributed):

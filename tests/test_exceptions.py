@@ -116,6 +116,8 @@ def test_training_share_is_spread_over_the_manifest(tmp_path):
         ({"shares_policy": {"alpha": 0}}, "shares_policy: alpha must be in \\(0, 1\\)"),
         ({"shares_policy": {"variants": -2}}, "shares_policy: variants must be >= 0"),
         ({"shares_policy": {"variants": "4"}}, "shares_policy: variants must be a whole number"),
+        ({"shares_policy": {"confidence": "pvalue", "catalog_versions": "yes"}}, "shares_policy: catalog_versions must be true or false"),
+        ({"shares_policy": {"catalog_versions": True}}, "shares_policy: catalog_versions needs confidence \"pvalue\""),
         ({"method_params": {"curvature": "gram", "embedder": "hidden"}}, "method_params \\['embedder'\\] are not parameters of 'trak'"),
         ({"method": "guesswork"}, "method 'guesswork' is not one of"),
     ],

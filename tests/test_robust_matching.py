@@ -5,6 +5,8 @@ paid at about alpha."""
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 from tiny_symbolic import tiny_corpus, tiny_model_version
@@ -12,6 +14,8 @@ from tiny_symbolic import tiny_corpus, tiny_model_version
 from attribution.calibration import NULL_FILE_PREFIX
 from attribution.pipeline import attribute_generations
 from attribution.shares import SharesPolicy
+from attribution.versions import expand_catalog
+from sandbox.gpt_adapter import SandboxGPTAdapter
 from sandbox.gpt_eval import sample_generations
 from sandbox.tokenizer import PITCH_HIGH, PITCH_LOW, Tokenizer
 from sandbox.transforms import (
@@ -26,6 +30,7 @@ TOK = Tokenizer()
 ALPHA = 0.05
 N_NULL, N_ORDINARY, N_COPIES = 100, 40, 16
 VARIANTS = 39  # every version: fewer miss some copies (docs/BENCHMARKS.md, "Robust matching")
+CATALOG = "catalog"  # the run with shares_policy catalog_versions: true
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -82,13 +87,14 @@ def setup(tmp_path_factory):
     gens += [(f"gen-{i:03d}", t) for i, t in enumerate(ordinary) if tuple(t) not in trained]
     cache = tmp_path_factory.mktemp("cache")
     out = {}
-    for n_variants in (0, VARIANTS):
-        policy = {"confidence": "pvalue", "alpha": ALPHA, "top_k": 4, "variants": n_variants}
+    runs = {0: {"variants": 0}, VARIANTS: {"variants": VARIANTS}, CATALOG: {"catalog_versions": True}}
+    for name, search in runs.items():
+        policy = {"confidence": "pvalue", "alpha": ALPHA, "top_k": 4, **search}
         shares, rejected = attribute_generations(
-            mv.path, gens, cache, policy=policy, seed=0, run_id=f"v{n_variants}", null_items=null
+            mv.path, gens, cache, policy=policy, seed=0, run_id=f"v{name}", null_items=null
         )
         assert rejected.empty
-        out[n_variants] = shares
+        out[name] = shares
     return {"mv": mv, "out": out, "sources": sources, "cache": cache}
 
 
@@ -108,17 +114,58 @@ def test_transformed_copies_are_paid_to_their_work_with_robust_matching(setup):
     few of them; with every version scored (and the p-value rule's two tests), nearly all are
     found and paid to their own work, none confidently to another."""
     plain = _outcome(setup["out"][0], setup["sources"])
-    robust = _outcome(setup["out"][VARIANTS], setup["sources"])
-    assert robust[0] >= 0.9 and robust[1] >= 0.9, robust
-    assert robust[2] == 0, robust
-    assert plain[0] < robust[0], (plain, robust)
+    for search in (VARIANTS, CATALOG):
+        robust = _outcome(setup["out"][search], setup["sources"])
+        assert robust[0] >= 0.9 and robust[1] >= 0.9, (search, robust)
+        assert robust[2] == 0, (search, robust)
+        assert plain[0] < robust[0], (search, plain, robust)
 
 
 def test_the_search_does_not_make_ordinary_generations_confident(setup):
     """The null goes through the same search, so the model's ordinary samples are paid by
     attribution at about alpha (at most 2 alpha, with a margin for 60 draws), and it is
     cached apart from the plain null."""
-    _, _, _, paid = _outcome(setup["out"][VARIANTS], setup["sources"])
-    assert paid <= 2 * ALPHA + 0.05, paid
+    for search in (VARIANTS, CATALOG):
+        _, _, _, paid = _outcome(setup["out"][search], setup["sources"])
+        assert paid <= 2 * ALPHA + 0.05, (search, paid)
     nulls = list((setup["cache"] / setup["mv"].model_version).glob(f"{NULL_FILE_PREFIX}*.npy"))
-    assert len(nulls) == 2  # the plain null (shared by both runs) and the searched one
+    assert len(nulls) == 3  # the plain null (shared by every run) and one per search
+
+
+def test_catalog_versions_are_the_transformations_of_a_work_and_map_back_to_it(setup):
+    """Each training work's columns: itself, then its 38 transposed / tempo-changed versions
+    (no duplicates, never itself again), all owned by that work; the run records how many
+    columns it scored, and its shares name only manifest works."""
+    mv = setup["mv"]
+    adapter = SandboxGPTAdapter(mv)
+    pieces, ids = tiny_corpus()
+    expanded, owner = expand_catalog(adapter, pieces[:5])
+    assert len(expanded) == len(owner) and set(owner.tolist()) == set(range(5))
+    for i, piece in enumerate(pieces[:5]):
+        mine = [tuple(v) for v, o in zip(expanded, owner, strict=True) if o == i]
+        assert mine[0] == tuple(piece) and len(set(mine)) == len(mine) <= 39
+        for s in TRANSPOSITIONS:
+            assert tuple(transpose(piece, s, TOK)) in mine or transpose(piece, s, TOK) == piece
+        for f in TEMPO_CHANGES:
+            copy = change_tempo(piece, f, TOK)
+            assert tuple(copy) in mine or copy == piece
+    shares = setup["out"][CATALOG]
+    assert set(shares["work_id"].dropna()) <= set(ids)
+    params = json.loads(shares["params_json"].iloc[0])
+    assert params["policy"]["catalog_versions"] is True
+    assert params["catalog_versions"]["columns"] > 30 * len(ids)
+
+
+def test_catalog_versions_are_refused_where_they_cannot_mean_anything():
+    assert "catalog_versions" not in SharesPolicy(confidence="pvalue").to_dict()
+    assert SharesPolicy(confidence="pvalue", catalog_versions=True).to_dict()["catalog_versions"]
+    with pytest.raises(TypeError, match="catalog_versions must be true or false"):
+        SharesPolicy(confidence="pvalue", catalog_versions=1)
+    with pytest.raises(ValueError, match='catalog_versions needs confidence "pvalue"'):
+        SharesPolicy(catalog_versions=True)  # a fixed z threshold over 39 x n columns
+
+    class NoVersions:
+        name = "no-versions"
+
+    with pytest.raises(ValueError, match="has no catalog_versions"):
+        expand_catalog(NoVersions(), [[1, 2, 3]])
