@@ -43,12 +43,11 @@ def change_tempo(ids: list[int], factor: float, tok: Tokenizer | None = None) ->
     )
 
 
-def variants(ids: list[int], tok: Tokenizer | None = None) -> list[list[int]]:
-    """The piece itself first, then each transposition +-1..6 and each tempo change undone,
-    alone and combined (13 x 3 - 1 = 38 others), without duplicates."""
-    tok = tok or Tokenizer()
-    out, seen = [], set()
-    for factor in (1.0, *UNDO_TEMPO):
+def _versions(ids: list[int], tempo_factors, tok: Tokenizer, seen: set) -> list[list[int]]:
+    """Each tempo factor x each transposition 0, +-1..6 of the piece, in that order, less what
+    is already in `seen` (which it extends)."""
+    out = []
+    for factor in tempo_factors:
         base = ids if factor == 1.0 else change_tempo(ids, factor, tok)
         for s in (0, *TRANSPOSITIONS):
             v = base if s == 0 else transpose(base, s, tok)
@@ -57,6 +56,12 @@ def variants(ids: list[int], tok: Tokenizer | None = None) -> list[list[int]]:
                 seen.add(key)
                 out.append(v)
     return out
+
+
+def variants(ids: list[int], tok: Tokenizer | None = None) -> list[list[int]]:
+    """The piece itself first, then each transposition +-1..6 and each tempo change undone,
+    alone and combined (13 x 3 - 1 = 38 others), without duplicates."""
+    return _versions(ids, (1.0, *UNDO_TEMPO), tok or Tokenizer(), set())
 
 
 def transformed_versions(ids: list[int], tok: Tokenizer | None = None) -> list[list[int]]:
@@ -64,14 +69,4 @@ def transformed_versions(ids: list[int], tok: Tokenizer | None = None) -> list[l
     change +-20 %, alone and combined (13 x 3 - 1 = 38 others), without the piece itself or
     duplicates. The forward direction of ``variants``: robust matching's catalog side
     (SandboxGPTAdapter.catalog_versions) matches a transformed copy against these."""
-    tok = tok or Tokenizer()
-    out, seen = [], {tuple(ids)}
-    for factor in (1.0, *TEMPO_CHANGES):
-        base = ids if factor == 1.0 else change_tempo(ids, factor, tok)
-        for s in (0, *TRANSPOSITIONS):
-            v = base if s == 0 else transpose(base, s, tok)
-            key = tuple(v)
-            if key not in seen:
-                seen.add(key)
-                out.append(v)
-    return out
+    return _versions(ids, (1.0, *TEMPO_CHANGES), tok or Tokenizer(), {tuple(ids)})
