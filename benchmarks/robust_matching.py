@@ -260,7 +260,7 @@ def audio_seed(args, seed: int) -> dict:
     from sandbox.audio_adapter import load
 
     sizes = f"v{args.variants}-c{args.copies}-g{args.gens}-n{args.null}"
-    sizes += "-cv2" if args.catalog_versions else ""
+    sizes += "-cv3" if args.catalog_versions else ""
     out_file = args.work / f"seed-{seed}" / "robust" / f"result-{sizes}.json"
     if out_file.exists() and not args.rescore:
         return json.loads(out_file.read_text())
