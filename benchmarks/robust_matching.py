@@ -78,6 +78,22 @@ def scored(attributor, adapter, examples, n_variants):
     return summ
 
 
+def catalog_scorer(attributor, adapter, train):
+    """``attributor`` cached on the catalog and its versions (attribution.versions, the
+    product's catalog_versions), and a scorer like ``scored`` whose top matches name the
+    training work a column belongs to."""
+    expanded, owner = expand_catalog(adapter, train)
+    attributor.cache(expanded)
+
+    def score(examples, n_variants=0):
+        out = scored(attributor, adapter, examples, n_variants)
+        for s in out:  # columns -> training works
+            s.top_idx = owner[s.top_idx]
+        return out
+
+    return score
+
+
 def _row(args, null_z, p_of, tops, copies) -> dict:
     """p_of(name, i) -> p-value of piece i of set name; tops[name][i]: its top match."""
     gens_p = [p_of("gens", i) for i in range(args.gens_n)]
@@ -117,12 +133,8 @@ def measure(args, root: Path) -> dict:
     for mode, n_variants in args.modes:
         t0 = time.perf_counter()
         if mode == "catalog":  # the product's catalog_versions (attribution/versions.py)
-            expanded, owner = expand_catalog(adapter, pieces)
-            versions = TRAKAttributor(adapter, seed=0)
-            versions.cache(expanded)
-            summ = {name: versions.attribute_topk(xs, k=1) for name, xs in sets.items()}
-            for s_ in (s_ for v in summ.values() for s_ in v):  # columns -> training works
-                s_.top_idx = owner[s_.top_idx]
+            score = catalog_scorer(TRAKAttributor(adapter, seed=0), adapter, pieces)
+            summ = {name: score(xs) for name, xs in sets.items()}
         else:
             summ = {name: scored(attributor, adapter, xs, n_variants) for name, xs in sets.items()}
         null = NullDistribution(np.array([top_z(s) for s in summ["null"]]), mode)
@@ -290,15 +302,12 @@ def audio_seed(args, seed: int) -> dict:
             "search+plain": [(int(s.top_idx[0]), p) for s, p in both],
         }
     if args.catalog_versions:  # the product's catalog_versions: true (attribution/versions.py)
-        expanded, owner = expand_catalog(adapter, attributor_train)
-        versions = make_attributor("trak", adapter, seed=seed)
-        versions.cache(expanded)
+        score = catalog_scorer(make_attributor("trak", adapter, seed=seed), adapter,
+                               attributor_train)  # fmt: skip
         # "catalog": the generation alone against the expanded catalog; "catalog-search": its
         # variants too (a contract with catalog_versions: true and variants: N)
         for mode, n_var in (("catalog", 0), ("catalog-search", args.variants)):
-            found = {k: scored(versions, adapter, v, n_var) for k, v in sets.items()}
-            for s_ in (s_ for v in found.values() for s_ in v):  # columns -> training works
-                s_.top_idx = owner[s_.top_idx]
+            found = {k: score(v, n_var) for k, v in sets.items()}
             nulls[mode] = NullDistribution(np.array([top_z(s) for s in found["null"]]), mode)
             for name in sets:
                 both = two_tests(plain[name], found[name], nulls["plain"], nulls[mode])
